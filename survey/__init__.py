@@ -1,0 +1,82 @@
+"""SIPAS counter survey: the Flask application factory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .config import from_environment
+from .extensions import babel, csrf, db, limiter, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Create and configure the app; nothing touches the database or network here."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("SIPAS_INSTANCE_PATH") or str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(from_environment(app.instance_path))
+    if test_config:
+        app.config.update(test_config)
+
+    from . import models  # noqa: F401  (registers the tables on db.metadata)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"),
+                     render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale,
+                   default_translation_directories=str(Path(__file__).parent / "translations"))
+    limiter.init_app(app)
+    _register_blueprints(app)
+    _register_security_headers(app)
+    from . import cli
+    cli.register(app)
+    return app
+
+
+def _select_locale() -> str:
+    """``?lang=`` first, then the language cookie, then Vietnamese."""
+    lang = request.args.get("lang") or request.form.get("lang") or request.cookies.get("lang")
+    return lang if lang in ("vi", "en") else "vi"
+
+
+def _register_blueprints(app: Flask) -> None:
+    """One blueprint per audience."""
+    from .public.views import bp as public_bp
+    app.register_blueprint(public_bp)
+    # The public form carries its own signed, long-lived form token (see public/tokens.py).
+    csrf.exempt(public_bp)
+
+
+def _register_security_headers(app: Flask) -> None:
+    """Headers that keep pages from being framed or running injected script."""
+
+    @app.after_request
+    def secure(response):
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """WAL, foreign keys and a busy timeout for SQLite; other databases are left alone."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()

@@ -64,6 +64,11 @@ QUESTION_KEYS = {
 def parse_file(path: Path) -> Questionnaire:
     """Read, validate and build the questionnaire in ``path``; raise with every problem found."""
     data, lines = read_source(path)
+    return build(data, lines, path)
+
+
+def build(data: object, lines: dict[Path_, int], path: Path) -> Questionnaire:
+    """Validate plain data (from a file, or a stored copy with ``lines`` empty) and build it."""
     check = _Checker(path, lines)
     if not isinstance(data, dict):
         raise QuestionnaireError([f"{path}:1: the top level must be a mapping"])
@@ -123,6 +128,8 @@ def _labels(check: _Checker, spec: dict, where: Path_) -> dict[int, dict] | None
         check.fail((*where, "points"), "points must be an integer from 2 to 11")
         return None
     raw = spec.get("labels")
+    if isinstance(raw, dict):  # a stored JSON copy has string keys
+        raw = {int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in raw.items()}
     if not isinstance(raw, dict) or set(raw) != set(range(1, points + 1)):
         check.fail((*where, "labels"), f"labels must give exactly the points 1..{points}")
         return None

@@ -1,0 +1,53 @@
+"""Configuration: safe defaults, overridden by ``SIPAS_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """The app cannot start with this configuration."""
+
+
+def from_environment(instance_path: str) -> dict:
+    """Build the config mapping from the environment (read at app creation, not import)."""
+    env = os.environ
+    production = env.get("SIPAS_ENV", "development") == "production"
+    database = env.get("SIPAS_DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'sipas.db'}"
+    secret = env.get("SIPAS_SECRET_KEY")
+    if not secret:
+        if production:
+            raise ConfigError(
+                "SIPAS_SECRET_KEY is not set: refusing to start in production without a secret key"
+            )
+        secret = _instance_secret(Path(instance_path))
+    return {
+        "ENV_NAME": "production" if production else "development",
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": database,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "RATELIMIT_STORAGE_URI": env.get("SIPAS_RATELIMIT_STORAGE_URI", "memory://"),
+        "PUBLIC_BASE_URL": env.get("SIPAS_PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        # A citizen may open the form in the queue and send it hours later.
+        "FORM_TOKEN_MAX_AGE": int(env.get("SIPAS_FORM_TOKEN_MAX_AGE", str(7 * 24 * 3600))),
+        "MAX_CONTENT_LENGTH": int(env.get("SIPAS_MAX_CONTENT_LENGTH", str(256 * 1024))),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "BABEL_DEFAULT_LOCALE": "vi",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Ho_Chi_Minh",
+        "DISPLAY_TIMEZONE": "Asia/Ho_Chi_Minh",
+    }
+
+
+def _instance_secret(instance: Path) -> str:
+    """A random per-installation key kept in the instance folder (development only)."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()

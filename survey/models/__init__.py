@@ -1,0 +1,14 @@
+"""Database models, one module per aggregate."""
+
+from .audit import AuditLog
+from .campaign import Campaign, CampaignUnit, PopulationCount
+from .entry_point import EntryPoint
+from .questionnaire import QuestionnaireVersion
+from .response import Answer, Response
+from .unit import Counter, ProcedureField, Unit
+from .user import User
+
+__all__ = [
+    "Answer", "AuditLog", "Campaign", "CampaignUnit", "Counter", "EntryPoint", "PopulationCount",
+    "ProcedureField", "QuestionnaireVersion", "Response", "Unit", "User",
+]

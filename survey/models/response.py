@@ -1,0 +1,76 @@
+"""Responses (phiếu trả lời) and their answers; never deleted, exclusion is reversible."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Integer, SmallInteger,
+    String, Text, Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+
+CHANNELS = ("qr", "kiosk", "paper", "api")
+
+
+class Response(db.Model):
+    """One citizen's submission, stored once per client submission UUID."""
+
+    __tablename__ = "responses"
+    __table_args__ = (
+        CheckConstraint(f"channel IN {CHANNELS}", name="channel"),
+        CheckConstraint("excluded = false OR exclusion_reason IS NOT NULL", name="exclusion"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    submission_uuid: Mapped[str] = mapped_column(Uuid(as_uuid=False), unique=True)
+    receipt: Mapped[str] = mapped_column(String(16), unique=True)
+    entry_point_id: Mapped[int | None] = mapped_column(ForeignKey("entry_points.id"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    questionnaire_version_id: Mapped[int] = mapped_column(ForeignKey("questionnaire_versions.id"))
+    questionnaire_id: Mapped[str] = mapped_column(String(64))
+    questionnaire_version: Mapped[int]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    counter_id: Mapped[int | None] = mapped_column(ForeignKey("counters.id"))
+    field_id: Mapped[int | None] = mapped_column(ForeignKey("procedure_fields.id"))
+    channel: Mapped[str] = mapped_column(String(8), default="qr")
+    language: Mapped[str] = mapped_column(String(2), default="vi")
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    form_seconds: Mapped[int | None]
+    flags: Mapped[list] = mapped_column(JSON, default=list)
+    excluded: Mapped[bool] = mapped_column(Boolean, default=False)
+    exclusion_reason: Mapped[str | None] = mapped_column(Text)
+
+    answers: Mapped[list[Answer]] = relationship(back_populates="response",
+                                                 cascade="save-update, merge")
+
+
+class Answer(db.Model):
+    """One answer; rated answers carry their scale so the database checks the range."""
+
+    __tablename__ = "answers"
+    __table_args__ = (
+        CheckConstraint("scale_points IS NULL OR (scale_points >= 2 AND scale_points <= 11)",
+                        name="scale_points"),
+        CheckConstraint(
+            "rating IS NULL OR (scale_points IS NOT NULL AND rating >= 1 AND rating <= scale_points)",
+            name="rating_in_scale"),
+        CheckConstraint("NOT (not_applicable AND rating IS NOT NULL)", name="na_or_rating"),
+        CheckConstraint("choices IS NULL OR choice IS NULL", name="one_choice_kind"),
+    )
+
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id"), primary_key=True)
+    item_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rating: Mapped[int | None] = mapped_column(SmallInteger)
+    scale_points: Mapped[int | None] = mapped_column(SmallInteger)
+    not_applicable: Mapped[bool] = mapped_column(Boolean, default=False)
+    number: Mapped[int | None] = mapped_column(BigInteger)
+    choice: Mapped[str | None] = mapped_column(String(64))
+    choices: Mapped[list | None] = mapped_column(JSON)
+    text: Mapped[str | None] = mapped_column(Text)
+
+    response: Mapped[Response] = relationship(back_populates="answers")

@@ -1,0 +1,1 @@
+"""Public pages: the citizen's form at /s/<code>."""

@@ -1,0 +1,146 @@
+"""The citizen's form: GET renders it, POST stores the answers once and shows the receipt."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, abort, make_response, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from ..extensions import db
+from ..questionnaires import NOT_APPLICABLE_LABEL
+from ..services.answers import clean_answers
+from ..services.entry_points import EntryPointUnavailable, check_open, find_entry_point
+from ..services.questionnaires import questionnaire_of
+from ..services.responses import answers_of, find_response, submit_response
+from . import tokens
+from .conditions import condition_css
+
+bp = Blueprint("public", __name__)
+
+
+@bp.get("/s/<code>")
+def form(code: str):
+    """Render the questionnaire for a scanned code."""
+    entry = _entry_or_error(code)
+    check = _open_or_error(entry)
+    if check is not None:
+        return check
+    return _render_form(entry, answers={}, errors={}, status=200)
+
+
+@bp.post("/s/<code>")
+def submit(code: str):
+    """Store the answers once per submission UUID; on any problem, return the page filled in."""
+    entry = _entry_or_error(code)
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+        abort(403)
+    payload, expired = tokens.read(request.form.get("token", ""), entry.code)
+    if payload is not None:
+        stored = find_response(payload["u"])
+        if stored is not None:  # a retry or a double tap: same receipt, nothing new
+            return _receipt(entry, stored)
+    closed = _open_or_error(entry)
+    if closed is not None:
+        return closed
+    version = entry.campaign.questionnaire_version
+    q = questionnaire_of(version)
+    answers, errors = clean_answers(q, request.form.to_dict(flat=False))
+    if payload is None or expired:
+        notice = _("Phiên trả lời đã hết hạn hoặc không hợp lệ. Câu trả lời của Ông/Bà vẫn còn "
+                   "trên trang; vui lòng kiểm tra và bấm Gửi lại.")
+        return _render_form(entry, answers, errors, status=400, notice=notice,
+                            raw=request.form)
+    if errors:
+        return _render_form(entry, answers, errors, status=422, raw=request.form,
+                            submission=payload["u"], token=request.form["token"])
+    try:
+        response, _created = submit_response(
+            entry=entry, version=version, questionnaire=q, answers=answers,
+            submission_uuid=payload["u"], channel="qr", language=str(get_locale()),
+            form_seconds=max(0, int(time.time()) - int(payload.get("t", 0))),
+        )
+    except EntryPointUnavailable as exc:
+        db.session.rollback()
+        return _unavailable(exc)
+    db.session.commit()
+    return _receipt(entry, response)
+
+
+@bp.get("/q/<int:version_id>/when.css")
+def conditions_css(version_id: int):
+    """CSS that hides conditional blocks until their condition holds (no JavaScript needed)."""
+    from ..models import QuestionnaireVersion
+    version = db.get_or_404(QuestionnaireVersion, version_id)
+    css = condition_css(questionnaire_of(version))
+    resp = Response(css, mimetype="text/css")
+    resp.cache_control.public = True
+    resp.cache_control.max_age = 86400
+    return resp
+
+
+def _entry_or_error(code: str):
+    """The entry point, or the 404 page."""
+    try:
+        return find_entry_point(code)
+    except EntryPointUnavailable as exc:
+        abort(_unavailable(exc))
+
+
+def _open_or_error(entry):
+    """None when the code takes answers now, else the 410 page."""
+    try:
+        check_open(entry)
+    except EntryPointUnavailable as exc:
+        return _unavailable(exc)
+    return None
+
+
+def _unavailable(exc: EntryPointUnavailable):
+    """A clear Vietnamese page for unknown, revoked, used or closed codes."""
+    return make_response(render_template("public/unavailable.html", reason=exc.reason),
+                         exc.status)
+
+
+def _render_form(entry, answers, errors, status, notice=None, raw=None, submission=None,
+                 token=None):
+    """The form page; a rejected POST comes back with the citizen's answers filled in."""
+    version = entry.campaign.questionnaire_version
+    q = questionnaire_of(version)
+    if token is None:
+        submission, token = tokens.issue(entry.code)
+    if raw is not None:  # keep even answers that failed validation, so nothing is retyped
+        answers = {**{k: v for k, v in raw.to_dict(flat=False).items()}, **_as_lists(answers)}
+    else:
+        answers = _as_lists(answers)
+    lang = str(get_locale())
+    html = render_template(
+        "public/form.html", entry=entry, q=q, version=version, answers=answers, errors=errors,
+        notice=notice, token=token, submission=submission, lang=lang,
+        na_label=NOT_APPLICABLE_LABEL,
+        other_lang_url=url_for("public.form", code=entry.code, lang="en" if lang == "vi" else "vi"),
+    )
+    resp = make_response(html, status)
+    resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax", httponly=True)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _as_lists(answers: dict) -> dict[str, list[str]]:
+    """Stored values as the form's string lists (for re-checking radios and boxes)."""
+    return {k: [str(x) for x in v] if isinstance(v, list) else [str(v)]
+            for k, v in answers.items()}
+
+
+def _receipt(entry, response):
+    """The thank-you page with the receipt number."""
+    q = questionnaire_of(entry.campaign.questionnaire_version)
+    resp = make_response(render_template(
+        "public/receipt.html", entry=entry, q=q, response=response,
+        answered=len(answers_of(response)), lang=str(get_locale()),
+    ))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

@@ -1,0 +1,1 @@
+"""Use-cases. Plain functions with explicit arguments: they flush, the caller commits."""

@@ -1,0 +1,71 @@
+"""Finding the entry point behind a scanned code and deciding whether it still takes answers."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import EntryPoint
+from ..models.base import utcnow
+
+LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
+# No 0/O, 1/I/L: codes are typed from paper as well as scanned.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 8
+
+
+class EntryPointUnavailable(Exception):
+    """The code cannot take an answer now; ``reason`` picks the page, ``status`` 404 or 410."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        self.status = 404 if reason == "unknown" else 410
+        super().__init__(reason)
+
+
+def new_code() -> str:
+    """A short random code (31^8 ≈ 8.5·10^11 values), unguessable enough for a URL."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalise_code(code: str) -> str:
+    """Accept codes typed in lower case or with a dash or spaces."""
+    return code.replace("-", "").replace(" ", "").upper()
+
+
+def find_entry_point(code: str) -> EntryPoint:
+    """The entry point for ``code``; raise EntryPointUnavailable('unknown') if there is none."""
+    code = normalise_code(code)
+    if not code or len(code) > 16:
+        raise EntryPointUnavailable("unknown")
+    entry = db.session.scalar(select(EntryPoint).filter_by(code=code))
+    if entry is None:
+        raise EntryPointUnavailable("unknown")
+    return entry
+
+
+def check_open(entry: EntryPoint, now: datetime | None = None) -> None:
+    """Raise EntryPointUnavailable unless ``entry`` accepts a new response at ``now``."""
+    now = now or utcnow()
+    if entry.revoked_at is not None:
+        raise EntryPointUnavailable("revoked")
+    if entry.kind == "single_use" and entry.used_at is not None:
+        raise EntryPointUnavailable("used")
+    if entry.active_from and now < _aware(entry.active_from):
+        raise EntryPointUnavailable("not_yet")
+    if entry.active_until and now > _aware(entry.active_until):
+        raise EntryPointUnavailable("expired")
+    today = now.astimezone(LOCAL).date()
+    if today < entry.campaign.starts_on:
+        raise EntryPointUnavailable("not_yet")
+    if today > entry.campaign.ends_on:
+        raise EntryPointUnavailable("closed")
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything stored is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
