@@ -18,7 +18,7 @@ from ..models import (
 )
 from ..questionnaires import load_questionnaire
 from .audit import record
-from .entry_points import new_code
+from .entry_points import CODE_ALPHABET, new_code
 from .questionnaires import publish_questionnaire
 
 CAMPAIGN_CODE = "sadec-2026"
@@ -138,15 +138,14 @@ def _responses(rng, q, version, campaign, plan, total: int) -> None:
     start = datetime(2026, 1, 2, 1, 0, tzinfo=UTC)
     span = (datetime(2026, 11, 20, tzinfo=UTC) - start).total_seconds()
     response_rows, answer_rows = [], []
-    next_id = (db.session.scalar(select(func.max(Response.id))) or 0) + 1
     for (entry, _, level_sat), count in zip(plan, per_entry, strict=True):
         for _ in range(count):
-            rid, next_id = next_id, next_id + 1
+            rid = len(response_rows)  # replaced by the database id below
             mood = rng.normal(0, 0.06)
             feedback = rng.random() < 0.3
             response_rows.append({
-                "id": rid, "submission_uuid": str(uuid.UUID(bytes=rng.bytes(16), version=4)),
-                "receipt": secrets.token_hex(4).upper(), "entry_point_id": entry.id,
+                "submission_uuid": str(uuid.UUID(bytes=rng.bytes(16), version=4)),
+                "receipt": "".join(rng.choice(list(CODE_ALPHABET), 8)), "entry_point_id": entry.id,
                 "campaign_id": campaign.id, "questionnaire_version_id": version.id,
                 "questionnaire_id": version.questionnaire_id,
                 "questionnaire_version": version.version, "content_hash": version.content_hash,
@@ -165,7 +164,11 @@ def _responses(rng, q, version, campaign, plan, total: int) -> None:
                 rating = int(rng.choice([4, 5], p=[0.55, 0.45]) if rng.random() < p
                              else rng.choice([1, 2, 3], p=[0.1, 0.25, 0.65]))
                 answer_rows.append(_row(rid, code, rating=rating, scale_points=5))
-    db.session.execute(insert(Response), response_rows)
+    ids = db.session.scalars(
+        insert(Response).returning(Response.id, sort_by_parameter_order=True), response_rows
+    ).all()
+    for row in answer_rows:
+        row["response_id"] = ids[row["response_id"]]
     db.session.execute(insert(Answer), answer_rows)
 
 

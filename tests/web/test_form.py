@@ -1,0 +1,189 @@
+"""The citizen's form: happy path, invalid answers, double submit, unknown code, conditions."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from survey.extensions import db
+from survey.models import Answer, Response
+
+from ..factories import form_token, make_campaign, receipt
+
+GOOD = {"c1_1": "5", "c1_2": "4", "c2_1": "3", "gave_feedback": "0", "overall": "4",
+        "improve": ["e2", "e3"], "comment": "Cán bộ nhiệt tình"}
+
+
+def _count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count(Response.id)))
+
+
+def _open(app, client, **kw):
+    with app.app_context():
+        entry = make_campaign(**kw)
+        code = entry.code
+    page = client.get(f"/s/{code}")
+    return code, page
+
+
+def test_form_renders_22_criteria_in_vietnamese(app, client):
+    code, page = _open(app, client)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert '<html lang="vi">' in html
+    assert "Công chức có thái độ giao tiếp lịch sự" in html
+    assert html.count('type="radio" name="c') >= 22 * 5
+    for code_ in [f"c{e}_{i}" for e, n in ((1, 4), (2, 5), (3, 6), (4, 3), (5, 4))
+                  for i in range(1, n + 1)]:
+        assert f'id="item-{code_}"' in html, code_
+    assert "<fieldset" in html and "<legend>" in html
+    assert page.headers["Content-Security-Policy"].count("frame-ancestors 'none'") == 1
+
+
+def test_happy_path_stores_one_response_with_answers(app, client):
+    code, page = _open(app, client)
+    resp = client.post(f"/s/{code}", data={**GOOD, "token": form_token(page.get_data(as_text=True))})
+    assert resp.status_code == 200
+    assert receipt(resp.get_data(as_text=True))
+    with app.app_context():
+        stored = db.session.scalar(select(Response))
+        answers = {a.item_code: a for a in stored.answers}
+        assert answers["c1_1"].rating == 5 and answers["c1_1"].scale_points == 5
+        assert answers["improve"].choices == ["e2", "e3"]
+        assert answers["comment"].text == "Cán bộ nhiệt tình"
+        assert answers["gave_feedback"].number == 0
+        assert "c3_1" not in answers  # skipped, not stored as a value
+        assert stored.questionnaire_id == "sipas-counter" and len(stored.content_hash) == 64
+
+
+def test_double_submit_stores_once_and_returns_same_receipt(app, client):
+    code, page = _open(app, client)
+    data = {**GOOD, "token": form_token(page.get_data(as_text=True))}
+    first = client.post(f"/s/{code}", data=data)
+    second = client.post(f"/s/{code}", data=data)
+    assert receipt(first.get_data(as_text=True)) == receipt(second.get_data(as_text=True))
+    assert _count(app) == 1
+
+
+def test_invalid_answers_come_back_filled_in_and_store_nothing(app, client):
+    code, page = _open(app, client)
+    token = form_token(page.get_data(as_text=True))
+    resp = client.post(f"/s/{code}", data={**GOOD, "c1_1": "7", "overall": "x", "token": token})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert _count(app) == 0
+    assert 'id="err-c1_1"' in html and 'id="err-overall"' in html
+    assert 'name="c1_2" value="4" checked' in html      # valid answers kept
+    assert "Cán bộ nhiệt tình" in html
+    # Corrected and sent again with the same token: stored once.
+    fixed = client.post(f"/s/{code}", data={**GOOD, "token": token})
+    assert fixed.status_code == 200 and _count(app) == 1
+
+
+def test_tampered_token_keeps_answers_and_stores_nothing(app, client):
+    code, _ = _open(app, client)
+    resp = client.post(f"/s/{code}", data={**GOOD, "token": "forged"})
+    assert resp.status_code == 400
+    assert "Cán bộ nhiệt tình" in resp.get_data(as_text=True)
+    assert _count(app) == 0
+
+
+def test_old_form_is_still_accepted_hours_later(app, client):
+    code, page = _open(app, client)
+    token = form_token(page.get_data(as_text=True))
+    client.delete_cookie("session")
+    app.config["FORM_TOKEN_MAX_AGE"] = 7 * 24 * 3600
+    import time
+    real = time.time
+    try:
+        time.time = lambda: real() + 5 * 3600  # five hours in the queue
+        resp = client.post(f"/s/{code}", data={**GOOD, "token": token})
+    finally:
+        time.time = real
+    assert resp.status_code == 200 and _count(app) == 1
+
+
+def test_unknown_code_is_404_in_vietnamese(app, client):
+    resp = client.get("/s/ZZZZ9999")
+    assert resp.status_code == 404
+    assert "Không tìm thấy mã khảo sát" in resp.get_data(as_text=True)
+    assert client.post("/s/ZZZZ9999", data=GOOD).status_code == 404
+    assert _count(app) == 0
+
+
+def test_single_use_code_is_410_after_use_but_retry_keeps_receipt(app, client):
+    code, page = _open(app, client, kind="single_use", code="ONCE2345")
+    data = {**GOOD, "token": form_token(page.get_data(as_text=True))}
+    first = client.post(f"/s/{code}", data=data)
+    assert first.status_code == 200
+    retry = client.post(f"/s/{code}", data=data)
+    assert receipt(retry.get_data(as_text=True)) == receipt(first.get_data(as_text=True))
+    again = client.get(f"/s/{code}")
+    assert again.status_code == 410 and "đã được sử dụng" in again.get_data(as_text=True)
+    assert _count(app) == 1
+
+
+def test_closed_campaign_is_410(app, client):
+    from datetime import date
+    code, page = _open(app, client, starts_on=date(2020, 1, 1), ends_on=date(2020, 12, 31))
+    assert page.status_code == 410
+    assert "đã kết thúc" in page.get_data(as_text=True)
+
+
+def test_conditional_block_is_dropped_when_condition_false(app, client):
+    code, page = _open(app, client)
+    token = form_token(page.get_data(as_text=True))
+    client.post(f"/s/{code}", data={**GOOD, "gave_feedback": "0", "c5_1": "1", "token": token})
+    with app.app_context():
+        codes = {a.item_code for a in db.session.scalars(select(Answer))}
+    assert "c5_1" not in codes
+
+
+def test_conditional_block_is_kept_when_condition_true(app, client):
+    code, page = _open(app, client)
+    html = page.get_data(as_text=True)
+    css = client.get(next(part.split('"')[1] for part in html.split("href=")
+                          if "when.css" in part.split(">")[0]))
+    assert 'input[name="gave_feedback"][value="1"]:checked' in css.get_data(as_text=True)
+    client.post(f"/s/{code}", data={**GOOD, "gave_feedback": "1", "c5_1": "2",
+                                    "token": form_token(html)})
+    with app.app_context():
+        row = db.session.scalar(select(Answer).filter_by(item_code="c5_1"))
+    assert row is not None and row.rating == 2
+
+
+def test_not_applicable_is_stored_distinct_from_skipped(app, client):
+    code, page = _open(app, client)
+    client.post(f"/s/{code}", data={**GOOD, "c1_2": "na",
+                                    "token": form_token(page.get_data(as_text=True))})
+    with app.app_context():
+        row = db.session.scalar(select(Answer).filter_by(item_code="c1_2"))
+    assert row.not_applicable and row.rating is None
+
+
+def test_english_switch(app, client):
+    code, _ = _open(app, client)
+    resp = client.get(f"/s/{code}?lang=en")
+    html = resp.get_data(as_text=True)
+    assert '<html lang="en">' in html
+    assert "Very satisfied" in html and "Tiếng Việt" in html
+    # The choice sticks for the next page in a cookie.
+    assert '<html lang="en">' in client.get(f"/s/{code}").get_data(as_text=True)
+
+
+def test_cross_origin_post_is_refused(app, client):
+    code, page = _open(app, client)
+    resp = client.post(f"/s/{code}", data={**GOOD, "token": form_token(page.get_data(as_text=True))},
+                       headers={"Origin": "https://evil.example"})
+    assert resp.status_code == 403 and _count(app) == 0
+
+
+def test_text_is_stored_in_nfc(app, client):
+    import unicodedata
+    code, page = _open(app, client)
+    decomposed = unicodedata.normalize("NFD", "Hài lòng về thái độ")
+    client.post(f"/s/{code}", data={**GOOD, "comment": decomposed,
+                                    "token": form_token(page.get_data(as_text=True))})
+    with app.app_context():
+        row = db.session.scalar(select(Answer).filter_by(item_code="comment"))
+    assert row.text == unicodedata.normalize("NFC", decomposed) != decomposed
