@@ -37,6 +37,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter.init_app(app)
     _register_blueprints(app)
     _register_security_headers(app)
+
+    @app.context_processor
+    def inject_language() -> dict:
+        """Every template knows the page language (``<html lang>``, question texts)."""
+        from flask_babel import get_locale
+        return {"lang": str(get_locale())}
+
     from . import cli
     cli.register(app)
     return app

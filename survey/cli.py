@@ -7,7 +7,7 @@ import sys
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from .extensions import db
 
@@ -30,7 +30,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(demo_command)
 
 
-@click.group("questionnaires", help="Validate, show and publish questionnaire definitions.")
+@click.group("questionnaires", cls=AppGroup,
+             help="Validate, show and publish questionnaire definitions.")
 def questionnaires_group() -> None:
     """Questionnaire commands."""
 
@@ -104,6 +105,7 @@ def load_command(files: tuple[str, ...]) -> None:
 @click.option("--responses", default=3000, show_default=True,
               help="Synthetic responses to create on the first run.")
 @click.option("--seed", default=20261122, show_default=True, help="Random seed.")
+@with_appcontext
 def demo_command(responses: int, seed: int) -> None:
     """Load the Sa Đéc demo."""
     from flask import current_app

@@ -6,13 +6,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from functools import lru_cache
 from pathlib import Path
 
 from .model import (
-    NOT_APPLICABLE, NOT_APPLICABLE_LABEL, SATISFACTION_LABELS, YES_NO_LABELS, Condition,
-    IndexNode, Item, Option, Questionnaire, Section,
+    NOT_APPLICABLE,
+    NOT_APPLICABLE_LABEL,
+    SATISFACTION_LABELS,
+    YES_NO_LABELS,
+    Condition,
+    IndexNode,
+    Item,
+    Option,
+    Questionnaire,
+    Section,
 )
 from .parse import FILE_RE, content_hash, parse_file
 from .source import QuestionnaireError
@@ -40,7 +49,7 @@ def load_questionnaire(id_or_path: str | Path) -> Questionnaire:
     """Load a questionnaire by ``id``, ``id@version`` or file path; raise QuestionnaireError."""
     path = Path(id_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
-        return _parse_cached(path.resolve(), path.stat().st_mtime_ns if path.exists() else 0)
+        return _parse_cached(path.resolve(), _stamp(path))
     name, _, version = str(id_or_path).partition("@")
     candidates = [(int(m["version"]), p) for p in shipped_files()
                   if (m := FILE_RE.match(p.name)) and m["id"] == name]
@@ -52,10 +61,18 @@ def load_questionnaire(id_or_path: str | Path) -> Questionnaire:
             [f"no questionnaire {id_or_path!r} in {definitions_dir()}; known: {', '.join(known)}"]
         )
     path = max(candidates)[1]
-    return _parse_cached(path, path.stat().st_mtime_ns)
+    return _parse_cached(path, _stamp(path))
+
+
+def _stamp(path: Path) -> str:
+    """Digest of the file bytes, so an edited file is parsed again (mtimes can be coarse)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 @lru_cache(maxsize=64)
-def _parse_cached(path: Path, mtime_ns: int) -> Questionnaire:
+def _parse_cached(path: Path, stamp: str) -> Questionnaire:
     """Parse once per file version on disk (the public form renders from this)."""
     return parse_file(path)

@@ -8,7 +8,14 @@ import re
 from pathlib import Path
 
 from .model import (
-    QUESTION_TYPES, SCORINGS, Condition, IndexNode, Item, Option, Questionnaire, Section,
+    QUESTION_TYPES,
+    SCORINGS,
+    Condition,
+    IndexNode,
+    Item,
+    Option,
+    Questionnaire,
+    Section,
 )
 from .source import Path_, QuestionnaireError, format_path, line_of, read_source
 

@@ -13,8 +13,16 @@ from sqlalchemy import func, insert, select
 
 from ..extensions import db
 from ..models import (
-    Answer, Campaign, CampaignUnit, Counter, EntryPoint, PopulationCount, ProcedureField, Response,
-    Unit, User,
+    Answer,
+    Campaign,
+    CampaignUnit,
+    Counter,
+    EntryPoint,
+    PopulationCount,
+    ProcedureField,
+    Response,
+    Unit,
+    User,
 )
 from ..questionnaires import load_questionnaire
 from .audit import record

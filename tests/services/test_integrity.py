@@ -1,0 +1,104 @@
+"""Invariants the database itself enforces, and exactly-once storage under concurrency."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from survey.extensions import db
+from survey.models import Answer, EntryPoint, Response
+from survey.questionnaires import load_questionnaire
+from survey.services.entry_points import EntryPointUnavailable
+from survey.services.responses import submit_response
+
+from ..factories import make_campaign
+
+
+def _submit(app, code: str, submission: str, answers=None):
+    """One submission in its own app context and session, as a request would do."""
+    with app.app_context():
+        entry = db.session.scalar(select(EntryPoint).filter_by(code=code))
+        version = entry.campaign.questionnaire_version
+        try:
+            response, created = submit_response(
+                entry=entry, version=version, questionnaire=load_questionnaire("sipas-counter"),
+                answers=answers or {"c1_1": 5}, submission_uuid=submission)
+            db.session.commit()
+            return response.receipt, created
+        except EntryPointUnavailable as exc:
+            db.session.rollback()
+            return exc.reason, False
+
+
+def _count(app, model=Response):
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_database_rejects_duplicate_submission_uuid(app):
+    with app.app_context():
+        make_campaign()
+    same = str(uuid.uuid4())
+    _submit(app, "TESTCODE", same)
+    with app.app_context(), pytest.raises(IntegrityError):
+        row = db.session.scalar(select(Response))
+        values = {c.name: getattr(row, c.key) for c in Response.__table__.columns
+                  if c.name not in ("id", "receipt")}
+        db.session.execute(insert(Response).values(**values, receipt="OTHER123"))
+        db.session.flush()
+
+
+@pytest.mark.parametrize("rating,points", [(6, 5), (0, 5), (4, 3)])
+def test_database_rejects_rating_outside_its_scale(app, rating, points):
+    with app.app_context():
+        make_campaign()
+    _submit(app, "TESTCODE", str(uuid.uuid4()))
+    with app.app_context(), pytest.raises(IntegrityError):
+        response_id = db.session.scalar(select(Response.id))
+        db.session.execute(insert(Answer).values(response_id=response_id, item_code="zz",
+                                                 rating=rating, scale_points=points,
+                                                 not_applicable=False))
+        db.session.flush()
+
+
+def test_concurrent_retries_of_one_submission_store_one_row(app):
+    with app.app_context():
+        make_campaign()
+    same = str(uuid.uuid4())
+    results, barrier = [], threading.Barrier(8)
+
+    def worker():
+        barrier.wait()
+        results.append(_submit(app, "TESTCODE", same))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert _count(app) == 1
+    assert len({receipt for receipt, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+
+
+def test_single_use_code_is_consumed_once_under_concurrency(app):
+    with app.app_context():
+        make_campaign(kind="single_use", code="SINGLE23")
+    results, barrier = [], threading.Barrier(6)
+
+    def worker():
+        barrier.wait()
+        results.append(_submit(app, "SINGLE23", str(uuid.uuid4())))
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert _count(app) == 1
+    assert sum(created for _, created in results) == 1
+    assert sorted(r for r, created in results if not created) == ["used"] * 5
