@@ -1,0 +1,38 @@
+"""Weighted SIPAS indices with confidence intervals that match R's ``survey`` package.
+
+A pure numpy/scipy library: arrays and plain data in, frozen dataclasses out.  It never imports
+Flask, SQLAlchemy or the ``survey`` web package.  The reference is R's ``survey`` (Lumley);
+see ``../shared/spec/statistics.md``.
+
+Typical use::
+
+    design = design_weights(unit_codes, {"A": 800, "B": 3000})
+    tree = IndexTree.from_questionnaire(questionnaire)
+    report = analyse(design, tree, answers, breakdowns=[Breakdown.units()])
+"""
+
+from .compare import Difference, RankInterval, difference, domain_difference, rank_intervals
+from .design import (
+    Calibration, Design, design_weights, equal_weights, given_weights, stratum_index,
+)
+from .engine import Block, Stat, answer_sets, block_covariance, compute_block, stats_for
+from .estimates import Breakdown, DomainBlock, Estimate, Report, analyse
+from .intervals import (
+    CI_METHODS, clopper_pearson, confidence_interval, korn_graubard, logit_interval,
+    papi_interval, t_quantile, wald_interval, wilson_interval,
+)
+from .raking import Margin, RakingError, rake
+from .sums import CellSums, Layout, cell_sums
+from .tree import Criterion, Group, IndexTree, TreeValues, evaluate_tree, score
+from .variance import stratified_covariance, stratum_contribution
+
+__all__ = [
+    "CI_METHODS", "Block", "Breakdown", "Calibration", "CellSums", "Criterion", "Design",
+    "Difference", "DomainBlock", "Estimate", "Group", "IndexTree", "Layout", "Margin",
+    "RakingError", "RankInterval", "Report", "Stat", "TreeValues", "analyse", "answer_sets",
+    "block_covariance", "cell_sums", "clopper_pearson", "compute_block", "confidence_interval",
+    "design_weights", "difference", "domain_difference", "equal_weights", "evaluate_tree",
+    "given_weights", "korn_graubard", "logit_interval", "papi_interval", "rake",
+    "rank_intervals", "score", "stats_for", "stratified_covariance", "stratum_contribution",
+    "stratum_index", "t_quantile", "wald_interval", "wilson_interval",
+]
