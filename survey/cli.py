@@ -120,6 +120,23 @@ def demo_command(responses: int, seed: int) -> None:
     click.echo("QR codes (one per counter):")
     for label, code in summary["codes"]:
         click.echo(f"  {base}/s/{code}   {label}")
+    if summary["codes"]:
+        first_label, first_code = summary["codes"][0]
+        click.echo(f"Scan to open the form of {first_label} "
+                   f"(set SIPAS_PUBLIC_BASE_URL to an address your phone reaches):")
+        click.echo(_terminal_qr(f"{base}/s/{first_code}"))
     click.echo("Logins:")
     for username, password, role in summary["logins"]:
         click.echo(f"  {username} / {password}   ({role})")
+
+
+def _terminal_qr(url: str) -> str:
+    """A QR code drawn with block characters, scannable from the terminal."""
+    import io
+
+    import qrcode
+    qr = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    qr.add_data(url)
+    out = io.StringIO()
+    qr.print_ascii(out=out, invert=True)
+    return out.getvalue()

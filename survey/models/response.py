@@ -79,7 +79,7 @@ class Answer(db.Model):
     not_applicable: Mapped[bool] = mapped_column(Boolean, default=False)
     number: Mapped[int | None] = mapped_column(BigInteger)
     choice: Mapped[str | None] = mapped_column(String(64))
-    choices: Mapped[list | None] = mapped_column(JSON)
+    choices: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
     text: Mapped[str | None] = mapped_column(Text)
 
     response: Mapped[Response] = relationship(back_populates="answers")

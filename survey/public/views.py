@@ -116,6 +116,8 @@ def _render_form(entry, answers, errors, status, notice=None, raw=None, submissi
         answers = {**{k: v for k, v in raw.to_dict(flat=False).items()}, **_as_lists(answers)}
     else:
         answers = _as_lists(answers)
+    if entry.field and "field" in q.items and "field" not in answers:
+        answers["field"] = [entry.field.code]  # the QR says which field; the citizen may change it
     lang = str(get_locale())
     html = render_template(
         "public/form.html", entry=entry, q=q, version=version, answers=answers, errors=errors,

@@ -44,6 +44,9 @@ UNITS = [
     ("SD-QLDT", "Phòng Quản lý đô thị", "department", ["Quầy xây dựng"], 320, 0.80),
     ("SD-TP", "Phòng Tư pháp", "department", ["Quầy chứng thực"], 450, 0.89),
 ]
+FIELD_MIX = ["ho_tich", "ho_tich", "chung_thuc", "chung_thuc", "dat_dai", "dang_ky_kinh_doanh"]
+AGE_GROUPS = ["age_18_24", "age_25_34", "age_35_49", "age_50_60", "over_60"]
+AGE_SHARES = [0.12, 0.27, 0.31, 0.17, 0.13]
 FIELDS = [
     ("ho_tich", "Hộ tịch", "Civil status"), ("dat_dai", "Đất đai", "Land"),
     ("xay_dung", "Xây dựng", "Construction"), ("chung_thuc", "Chứng thực", "Certification"),
@@ -146,11 +149,13 @@ def _responses(rng, q, version, campaign, plan, total: int) -> None:
     start = datetime(2026, 1, 2, 1, 0, tzinfo=UTC)
     span = (datetime(2026, 11, 20, tzinfo=UTC) - start).total_seconds()
     response_rows, answer_rows = [], []
+    field_ids = {f.code: f.id for f in db.session.scalars(select(ProcedureField))}
     for (entry, _, level_sat), count in zip(plan, per_entry, strict=True):
         for _ in range(count):
             rid = len(response_rows)  # replaced by the database id below
             mood = rng.normal(0, 0.06)
             feedback = rng.random() < 0.3
+            field = entry.field.code if entry.field else str(rng.choice(FIELD_MIX))
             response_rows.append({
                 "submission_uuid": str(uuid.UUID(bytes=rng.bytes(16), version=4)),
                 "receipt": "".join(rng.choice(list(CODE_ALPHABET), 8)), "entry_point_id": entry.id,
@@ -158,11 +163,17 @@ def _responses(rng, q, version, campaign, plan, total: int) -> None:
                 "questionnaire_id": version.questionnaire_id,
                 "questionnaire_version": version.version, "content_hash": version.content_hash,
                 "unit_id": entry.unit_id, "counter_id": entry.counter_id,
-                "field_id": entry.field_id, "channel": "qr", "language": "vi",
+                "field_id": field_ids[field],
+                "channel": "qr", "language": "vi",
                 "submitted_at": start + timedelta(seconds=float(rng.uniform(0, span))),
                 "form_seconds": int(rng.integers(60, 400)), "flags": [], "excluded": False,
             })
             answer_rows.append(_row(rid, "gave_feedback", number=int(feedback)))
+            answer_rows.append(_row(rid, "field", choice=field))
+            if rng.random() < 0.7:  # the respondent block is optional
+                answer_rows.append(_row(rid, "sex", choice=str(rng.choice(["male", "female"]))))
+                answer_rows.append(_row(rid, "age_group", choice=str(rng.choice(AGE_GROUPS,
+                                                                               p=AGE_SHARES))))
             for code in criteria + ["overall"]:
                 if code.startswith("c5_") and not feedback:
                     continue

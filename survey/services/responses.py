@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..models import Answer, EntryPoint, QuestionnaireVersion, Response
+from ..models import Answer, EntryPoint, ProcedureField, QuestionnaireVersion, Response
 from ..models.base import utcnow
 from ..questionnaires import NOT_APPLICABLE, Questionnaire
 from .entry_points import CODE_ALPHABET, EntryPointUnavailable, check_open
@@ -47,7 +47,7 @@ def submit_response(
         campaign_id=entry.campaign_id, questionnaire_version_id=version.id,
         questionnaire_id=version.questionnaire_id, questionnaire_version=version.version,
         content_hash=version.content_hash, unit_id=entry.unit_id, counter_id=entry.counter_id,
-        field_id=entry.field_id, channel=channel, language=language, submitted_at=now,
+        field_id=_field_id(entry, answers), channel=channel, language=language, submitted_at=now,
         form_seconds=form_seconds, flags=[], excluded=False,
     )
     response.answers = [_answer_row(questionnaire, code, value) for code, value in answers.items()]
@@ -63,6 +63,16 @@ def submit_response(
             raise
         return existing, False
     return response, True
+
+
+def _field_id(entry: EntryPoint, answers: dict[str, object]) -> int | None:
+    """The procedure field: the citizen's answer when given, else the one the QR code names."""
+    chosen = answers.get("field")
+    if isinstance(chosen, str):
+        found = db.session.scalar(select(ProcedureField.id).filter_by(code=chosen))
+        if found is not None:
+            return found
+    return entry.field_id
 
 
 def _consume(entry: EntryPoint, now: datetime) -> None:

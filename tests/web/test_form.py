@@ -187,3 +187,21 @@ def test_text_is_stored_in_nfc(app, client):
     with app.app_context():
         row = db.session.scalar(select(Answer).filter_by(item_code="comment"))
     assert row.text == unicodedata.normalize("NFC", decomposed) != decomposed
+
+
+def test_field_from_qr_is_prefilled_and_the_answer_decides(app, client):
+    from survey.models import EntryPoint, ProcedureField
+    with app.app_context():
+        entry = make_campaign()
+        land = ProcedureField(code="dat_dai", name="Đất đai")
+        civil = ProcedureField(code="ho_tich", name="Hộ tịch")
+        db.session.add_all([land, civil])
+        db.session.flush()
+        db.session.get(EntryPoint, entry.id).field_id = land.id
+        db.session.commit()
+        civil_id = civil.id
+    page = client.get("/s/TESTCODE").get_data(as_text=True)
+    assert 'name="field" value="dat_dai" checked' in page
+    client.post("/s/TESTCODE", data={**GOOD, "field": "ho_tich", "token": form_token(page)})
+    with app.app_context():
+        assert db.session.scalar(select(Response.field_id)) == civil_id
