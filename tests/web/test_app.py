@@ -64,3 +64,19 @@ def test_demo_loads_once_and_prints_codes_and_logins(app, runner):
     assert counts[0] == 300 and counts[1] >= 10
     first_logins = [line for line in first.output.splitlines() if " / " in line]
     assert first_logins == [line for line in second.output.splitlines() if " / " in line]
+
+
+def test_migrations_match_the_models(app):
+    """``sipas db upgrade`` from empty builds exactly the schema the models describe."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    with app.app_context(), db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, db.metadata) == []
+
+
+def test_questionnaires_load_command_is_idempotent(runner):
+    first = runner.invoke(args=["questionnaires", "load"])
+    assert first.exit_code == 0 and "sipas-counter@1: published" in first.output
+    second = runner.invoke(args=["questionnaires", "load"])
+    assert "sipas-counter@1: already published, unchanged" in second.output
