@@ -13,13 +13,25 @@ Typical use::
 
 from .compare import Difference, RankInterval, difference, domain_difference, rank_intervals
 from .design import (
-    Calibration, Design, design_weights, equal_weights, given_weights, stratum_index,
+    Calibration,
+    Design,
+    design_weights,
+    equal_weights,
+    given_weights,
+    stratum_index,
 )
 from .engine import Block, Stat, answer_sets, block_covariance, compute_block, stats_for
 from .estimates import Breakdown, DomainBlock, Estimate, Report, analyse
 from .intervals import (
-    CI_METHODS, clopper_pearson, confidence_interval, korn_graubard, logit_interval,
-    papi_interval, t_quantile, wald_interval, wilson_interval,
+    CI_METHODS,
+    clopper_pearson,
+    confidence_interval,
+    korn_graubard,
+    logit_interval,
+    papi_interval,
+    t_quantile,
+    wald_interval,
+    wilson_interval,
 )
 from .raking import Margin, RakingError, rake
 from .sums import CellSums, Layout, cell_sums

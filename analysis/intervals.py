@@ -51,7 +51,7 @@ def logit_interval(p: np.ndarray, se: np.ndarray, df: np.ndarray, level: float
     with np.errstate(divide="ignore", invalid="ignore"):
         centre = special.logit(p)
         half = t_quantile(level, df) * se / (p * (1 - p))
-    return special.expit(centre - half), special.expit(centre + half)
+        return special.expit(centre - half), special.expit(centre + half)
 
 
 def korn_graubard(p: np.ndarray, var: np.ndarray, df: np.ndarray, n: np.ndarray, level: float

@@ -154,7 +154,6 @@ def cell_sums(design: Design, tree: IndexTree, values: np.ndarray, domain: np.nd
     """
     layout = Layout.for_tree(tree)
     m = layout.width
-    n_strata = design.n_strata
     cell_key = np.where(domain >= 0, design.strata * n_domains + domain, -1)
     keep = np.flatnonzero(cell_key >= 0)
     order = keep[np.argsort(cell_key[keep], kind="stable")]
