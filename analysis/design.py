@@ -131,11 +131,20 @@ def stratum_index(codes: Sequence[str] | np.ndarray) -> tuple[np.ndarray, tuple[
     -----
     Sorted order matches R's default factor levels, so stratum h here is level h+1 in R.
     """
-    arr = np.asarray(codes, dtype=object).astype(str)
-    if arr.ndim != 1 or arr.size == 0:
+    if isinstance(codes, np.ndarray) and codes.dtype.kind in "iu":
+        unique_int, index = np.unique(codes, return_inverse=True)
+        return index.astype(np.int64).reshape(-1), tuple(str(u) for u in unique_int)
+    items = codes.tolist() if isinstance(codes, np.ndarray) else list(codes)
+    if not items or (isinstance(codes, np.ndarray) and codes.ndim != 1):
         raise ValueError("need a non-empty one-dimensional array of unit codes")
-    unique, index = np.unique(arr, return_inverse=True)
-    return index.astype(np.int64), tuple(str(u) for u in unique)
+    # Dictionary factorisation is several times faster than sorting a million strings.
+    seen: dict[str, int] = {}
+    first = np.fromiter((seen.setdefault(str(c), len(seen)) for c in items), dtype=np.int64,
+                        count=len(items))
+    unique = sorted(seen)
+    rank = np.empty(len(unique), dtype=np.int64)
+    rank[[seen[u] for u in unique]] = np.arange(len(unique))
+    return rank[first], tuple(unique)
 
 
 def _counts(index: np.ndarray, n_strata: int) -> np.ndarray:

@@ -315,16 +315,19 @@ def _records(block: Block, tree: IndexTree, domains: list, ci_method: str, level
     flags[low] = "low_n"
     sup = (block.n_answered < SUPPRESS_BELOW) | block.single_lonely[:, None] | ~block.defined
     flags[sup] = "suppressed"
-    est, se_r, lo_r, hi_r = (a * mult for a in (block.value, se, lo, hi))
+    columns = [(a * mult).tolist() for a in (block.value, se, lo, hi)]
+    columns += [block.n_answered.tolist(), deff.tolist(), n_eff.tolist(), flags.tolist()]
+    df_list, n_list = block.df.tolist(), block.n.tolist()
+    shape = []
+    for stat in stats:
+        group = groups.get(stat.code) if stat.kind == "group" else None
+        shape.append((group.children, group.aggregate, group.weights, group.scale) if group
+                     else ((), None, None, None))
     out: list[Estimate] = []
     for d, domain in enumerate(domains):
+        est, se_d, lo_d, hi_d, n_ans, deff_d, n_eff_d, flag_d = (col[d] for col in columns)
         for s, stat in enumerate(stats):
-            group = groups.get(stat.code) if stat.kind == "group" else None
-            out.append(Estimate(
-                domain, stat.code, stat.kind, float(est[d, s]), float(se_r[d, s]),
-                float(lo_r[d, s]), float(hi_r[d, s]), int(block.df[d]), int(block.n[d]),
-                int(block.n_answered[d, s]), float(deff[d, s]), float(n_eff[d, s]),
-                flags[d, s],
-                group.children if group else (), group.aggregate if group else None,
-                group.weights if group else None, group.scale if group else None))
+            out.append(Estimate(domain, stat.code, stat.kind, est[s], se_d[s], lo_d[s], hi_d[s],
+                                df_list[d], n_list[d], n_ans[s], deff_d[s], n_eff_d[s],
+                                flag_d[s], *shape[s]))
     return out, mult

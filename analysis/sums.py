@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .design import Design
-from .tree import IndexTree, score
+from .tree import Criterion, IndexTree, score_answered
 
 __all__ = ["CellSums", "Layout", "cell_sums"]
 
-_CHUNK_ROWS = 1 << 17
+_CHUNK_ROWS = 1 << 12
 
 
 @dataclass(frozen=True)
@@ -113,18 +113,35 @@ class CellSums:
         return self.ainv is not None
 
 
-def _columns(values: np.ndarray, tree: IndexTree, layout: Layout) -> np.ndarray:
-    """The u matrix (rows × m) for a block of answers (rows × K, NaN = not answered)."""
-    rows = values.shape[0]
-    u = np.empty((rows, layout.width))
-    k_count = layout.n_criteria
+def _scorer(tree: IndexTree) -> list[tuple[Criterion, np.ndarray]]:
+    """Criteria grouped by identical scoring rules, so each group is scored in one operation."""
+    groups: dict[tuple, list[int]] = {}
     for k, crit in enumerate(tree.criteria):
-        y, r = score(values[:, k], crit)
-        u[:, k] = y
-        u[:, k_count + k] = r
-    for j, k in enumerate(layout.mean_of):
-        u[:, layout.x(j)] = np.nan_to_num(values[:, k], nan=0.0)
-    return u
+        groups.setdefault((crit.scoring, crit.points, crit.binary), []).append(k)
+    return [(tree.criteria[ks[0]], np.array(ks)) for ks in groups.values()]
+
+
+def _core(values: np.ndarray, scorer: list, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """``[y | r | 1]`` (rows × 2K+1) and the raw answers x of mean-score columns (rows × J)."""
+    rows, k_count = values.shape
+    answered = ~np.isnan(values)
+    x = np.where(answered, values, 0.0)
+    core = np.empty((rows, 2 * k_count + 1))
+    for crit, cols in scorer:
+        core[:, cols] = score_answered(x[:, cols], crit) * answered[:, cols]
+    core[:, k_count:2 * k_count] = answered
+    core[:, 2 * k_count] = 1.0
+    return core, x[:, list(layout.mean_of)]
+
+
+def _sort_cells(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows in cell order (stable; radix sort on small integer keys), cell keys, counts."""
+    keep = np.flatnonzero(key >= 0)
+    keys, compact = np.unique(key[keep], return_inverse=True)
+    small = compact.astype(np.int16 if keys.shape[0] < 2**15 else np.int64)
+    order = keep[np.argsort(small, kind="stable")]
+    counts = np.bincount(compact, minlength=keys.shape[0])
+    return order, keys, counts
 
 
 def cell_sums(design: Design, tree: IndexTree, values: np.ndarray, domain: np.ndarray,
@@ -148,69 +165,99 @@ def cell_sums(design: Design, tree: IndexTree, values: np.ndarray, domain: np.nd
 
     Notes
     -----
-    Rows are sorted by cell once; each cell's Gram matrices are one BLAS call (a single one when
-    the weights are constant within the cell, as with design weights, since then
-    ``Σ w² u u' = w Σ w u u'``).  Memory is bounded by processing ``2**17`` rows at a time.
+    Rows are sorted by cell once; per cell the Gram matrix of ``[y | r | 1]`` is one BLAS call
+    (one for both weightings when the weights are constant within the cell, as with design
+    weights, since then ``Σ w² u u' = w Σ w u u'``), and the ``1`` column yields ``t``.
+    Mean-score columns keep only the cross-products their variance needs: ``x_j`` with itself
+    and with its own ``r`` (``Σ w x r = Σ w x``); other ``x`` entries of ``g1``/``g2`` are 0.
+    Rows are processed in cache-sized blocks of ``2**12``; a cell may span blocks.
     """
     layout = Layout.for_tree(tree)
-    m = layout.width
-    cell_key = np.where(domain >= 0, design.strata * n_domains + domain, -1)
-    keep = np.flatnonzero(cell_key >= 0)
-    order = keep[np.argsort(cell_key[keep], kind="stable")]
-    keys, counts = np.unique(cell_key[order], return_counts=True)
+    k_count, m = layout.n_criteria, layout.width
+    n_mean = len(layout.mean_of)
+    key = np.where(domain >= 0, design.strata * n_domains + domain, -1)
+    order, keys, counts = _sort_cells(key)
     n_cells = keys.shape[0]
     starts = np.concatenate([[0], np.cumsum(counts)])
     cal = design.calibration
     p = cal.model.shape[1] if cal is not None else 0
-    t = np.zeros((n_cells, m))
-    g1 = np.zeros((n_cells, m, m))
-    g2 = np.zeros((n_cells, m, m))
-    n_sets = answer_sets.shape[0]
-    n_any = np.zeros((n_cells, n_sets))
-    w_any = np.zeros((n_cells, n_sets))
+    width = 2 * k_count + 1
+    core1 = np.zeros((n_cells, width, width))
+    core2 = np.zeros((n_cells, width, width))
+    xsum = np.zeros((n_cells, 2 * n_mean, 2))
+    single = answer_sets.sum(axis=1) == 1
+    single_col = np.argmax(answer_sets, axis=1)
+    multi = answer_sets[~single].T.astype(float)
+    any_sums = np.zeros((n_cells, answer_sets.shape[0], 2))
     e = np.zeros((n_cells, m, p)) if cal is not None else None
     dmat = np.zeros((n_cells, p, m)) if cal is not None else None
-    sets_t = answer_sets.T.astype(float)
     weights = design.weights
-    c0 = 0
-    while c0 < n_cells:
-        c1 = int(np.searchsorted(starts, starts[c0] + _CHUNK_ROWS, side="right")) - 1
-        c1 = max(c1, c0 + 1)
-        rows = order[starts[c0]:starts[c1]]
-        u = _columns(values[rows], tree, layout)
+    scorer = _scorer(tree)
+    total = starts[-1]
+    for pos in range(0, total, _CHUNK_ROWS):
+        end = min(pos + _CHUNK_ROWS, total)
+        rows = order[pos:end]
+        core, xj = _core(values[rows], scorer, layout)
+        xx = np.hstack([xj, xj * xj])
+        r = core[:, k_count:2 * k_count]
+        anyset = np.empty((rows.shape[0], answer_sets.shape[0]))
+        anyset[:, single] = r[:, single_col[single]]
+        anyset[:, ~single] = (r @ multi) > 0
         w = weights[rows]
-        wu = u * w[:, None]
-        local = starts[c0:c1] - starts[c0]
-        t[c0:c1] = np.add.reduceat(wu, local, axis=0)
-        k_count = layout.n_criteria
-        anyset = (u[:, k_count:2 * k_count] @ sets_t) > 0
-        n_any[c0:c1] = np.add.reduceat(anyset.astype(float), local, axis=0)
-        w_any[c0:c1] = np.add.reduceat(anyset * w[:, None], local, axis=0)
+        ones_w = np.stack([np.ones_like(w), w, w * w], axis=1)
         if cal is not None:
-            xm = cal.model[rows]
-            w0 = cal.initial_weights[rows]
-        for c in range(c0, c1):
-            a, b = starts[c] - starts[c0], starts[c + 1] - starts[c0]
-            seg, wseg = u[a:b], w[a:b]
+            u = np.hstack([core[:, :2 * k_count], xj])
+            xm, w0 = cal.model[rows], cal.initial_weights[rows]
+        c = int(np.searchsorted(starts, pos, side="right")) - 1
+        while c < n_cells and starts[c] < end:
+            # the rows of cell c inside this chunk (a cell may span several chunks)
+            a, b = max(starts[c], pos) - pos, min(starts[c + 1], end) - pos
+            seg, wseg = core[a:b], w[a:b]
             if wseg[0] == wseg.min() == wseg.max():
                 gram = seg.T @ seg
-                g1[c] = wseg[0] * gram
-                g2[c] = wseg[0] * g1[c]
+                core1[c] += wseg[0] * gram
+                core2[c] += wseg[0] * wseg[0] * gram
             else:
-                g1[c] = seg.T @ wu[a:b]
-                g2[c] = wu[a:b].T @ wu[a:b]
+                wsg = seg * wseg[:, None]
+                core1[c] += seg.T @ wsg
+                core2[c] += wsg.T @ wsg
+            xsum[c] += xx[a:b].T @ ones_w[a:b, 1:]
+            any_sums[c] += anyset[a:b].T @ ones_w[a:b, :2]
             if cal is not None:
-                e[c] = (wu[a:b] * wseg[:, None]).T @ xm[a:b]
-                dmat[c] = (xm[a:b] * w0[a:b, None]).T @ seg
-        c0 = c1
+                e[c] += (u[a:b] * (wseg * wseg)[:, None]).T @ xm[a:b]
+                dmat[c] += (xm[a:b] * w0[a:b, None]).T @ u[a:b]
+            c += 1
+    t, g1, g2 = _assemble(layout, core1, core2, xsum)
     strat_f = strat_a = ainv = None
     if cal is not None:
         strat_f, strat_a = _stratum_model_sums(design)
         model = cal.model
         ainv = np.linalg.pinv((model * cal.initial_weights[:, None]).T @ model)
     return CellSums(layout, keys // n_domains, keys % n_domains, counts.astype(np.int64), t, g1,
-                    g2, answer_sets, n_any, w_any, design.n_h, design.sampling_fraction, e, dmat,
-                    strat_f, strat_a, ainv)
+                    g2, answer_sets, any_sums[:, :, 0], any_sums[:, :, 1], design.n_h,
+                    design.sampling_fraction, e, dmat, strat_f, strat_a, ainv)
+
+
+def _assemble(layout: Layout, core1: np.ndarray, core2: np.ndarray, xsum: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Spread the core Gram matrices and mean-score sums into the ``u`` layout."""
+    n_cells = core1.shape[0]
+    k2, m, n_mean = 2 * layout.n_criteria, layout.width, len(layout.mean_of)
+    t = np.zeros((n_cells, m))
+    g1 = np.zeros((n_cells, m, m))
+    g2 = np.zeros((n_cells, m, m))
+    t[:, :k2] = core1[:, k2, :k2]
+    g1[:, :k2, :k2] = core1[:, :k2, :k2]
+    g2[:, :k2, :k2] = core2[:, :k2, :k2]
+    if n_mean:
+        xcol = k2 + np.arange(n_mean)
+        rcol = np.array([layout.r(k) for k in layout.mean_of])
+        t[:, xcol] = xsum[:, :n_mean, 0]
+        for g, col in ((g1, 0), (g2, 1)):
+            g[:, xcol, xcol] = xsum[:, n_mean:, col]
+            g[:, xcol, rcol] = xsum[:, :n_mean, col]
+            g[:, rcol, xcol] = xsum[:, :n_mean, col]
+    return t, g1, g2
 
 
 def _stratum_model_sums(design: Design) -> tuple[np.ndarray, np.ndarray]:

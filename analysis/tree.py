@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Criterion", "Group", "IndexTree", "TreeValues", "evaluate_tree", "score"]
+__all__ = [
+    "Criterion", "Group", "IndexTree", "TreeValues", "evaluate_tree", "score", "score_answered",
+]
 
 SCORINGS = ("top2", "normalised", "share", "reversed")
 
@@ -190,19 +192,22 @@ def score(values: np.ndarray, criterion: Criterion) -> tuple[np.ndarray, np.ndar
     yes/no, ``(K - x) / (K - 1)`` for scales.
     """
     r = ~np.isnan(values)
-    x = np.where(r, values, 0.0)
+    y = score_answered(np.where(r, values, 0.0), criterion)
+    return np.where(r, y, 0.0), r.astype(float)
+
+
+def score_answered(x: np.ndarray, criterion: Criterion) -> np.ndarray:
+    """The score formula of :func:`score` for answers known to be present (no masking)."""
     k = criterion.points
     if criterion.scoring == "top2":
-        y = (x >= k - 1).astype(float)
-    elif criterion.scoring == "normalised":
-        y = (x - 1.0) / (k - 1.0)
-    elif criterion.scoring == "share":
-        y = x.astype(float)
-    elif criterion.binary:
-        y = 1.0 - x
-    else:
-        y = (k - x) / (k - 1.0)
-    return np.where(r, y, 0.0), r.astype(float)
+        return (x >= k - 1).astype(float)
+    if criterion.scoring == "normalised":
+        return (x - 1.0) / (k - 1.0)
+    if criterion.scoring == "share":
+        return x.astype(float)
+    if criterion.binary:
+        return 1.0 - x
+    return (k - x) / (k - 1.0)
 
 
 @dataclass(frozen=True, eq=False)
