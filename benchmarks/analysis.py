@@ -22,7 +22,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis import (  # noqa: E402
-    Breakdown, Criterion, Group, IndexTree, analyse, design_weights,
+    Breakdown,
+    Criterion,
+    Group,
+    IndexTree,
+    analyse,
+    design_weights,
 )
 
 ELEMENTS = (4, 5, 6, 3, 4)
