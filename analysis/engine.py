@@ -16,7 +16,9 @@ from .sums import CellSums
 from .tree import IndexTree, evaluate_tree
 from .variance import stratified_covariance, stratum_contribution
 
-__all__ = ["Block", "Stat", "answer_sets", "compute_block", "stats_for"]
+__all__ = ["Block", "Stat", "answer_sets", "block_covariance", "compute_block", "stats_for"]
+
+_ROUNDING = 256 * np.finfo(float).eps
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,7 @@ def compute_block(sums: CellSums, tree: IndexTree, n_domains: int,
         coef[:, s, kk] = grad
         coef[:, s, k_count + kk] = -grad * ratio
         value[:, s], defined[:, s] = node.value, node.defined
-    t_cell, q_cell, srs_cell = _cell_moments(sums, coef)
+    t_cell, q_cell, srs_cell, q_bound, srs_bound = _cell_moments(sums, coef)
     if sums.calibrated:
         var = _calibrated_variance(sums, coef, t_cell, q_cell)
     else:
@@ -170,33 +172,44 @@ def compute_block(sums: CellSums, tree: IndexTree, n_domains: int,
                                        sums.n_h[sums.cell_stratum][:, None],
                                        sums.f_h[sums.cell_stratum][:, None])
         var = _scatter(dom, contrib, n_domains)
-    var = np.maximum(var, 0.0)
+    # A variance within rounding error of zero (every linearised value equal, e.g. p = 1) is
+    # zero: the bound is Σ_h c_h (|c|'G2|c| + (|c|'t)²/n_h), times 256 machine epsilons.
+    noise = _scatter(dom, stratum_contribution(0.0, 0.0, q_bound,
+                                               sums.n_h[sums.cell_stratum][:, None],
+                                               sums.f_h[sums.cell_stratum][:, None]), n_domains)
+    var = np.where(var <= _ROUNDING * noise, 0.0, var)
     set_of = np.array([st.answer_set for st in stats])
     n_a, w_a = n_any[:, set_of], w_any[:, set_of]
     srs_num = _scatter(dom, srs_cell, n_domains)
+    srs_num = np.where(srs_num <= _ROUNDING * _scatter(dom, srs_bound, n_domains), 0.0, srs_num)
     factor = w_a if srs_replace else w_a - n_a
     with np.errstate(divide="ignore", invalid="ignore"):
-        srs_var = np.where(n_a > 1, srs_num * factor / (n_a - 1), np.nan)
+        srs_var = np.where((n_a > 1) & (srs_num > 0), srs_num * factor / (n_a - 1), np.nan)
     srs_var = np.where(defined, srs_var, np.nan)
     return Block(stats, value, np.where(defined, var, np.nan), srs_var, defined,
                  n_a.astype(np.int64), n, n - touched, single_lonely, coef, sums)
 
 
 def _cell_moments(sums: CellSums, coef: np.ndarray, chunk: int = 512
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per cell and statistic: ``Σ z``, ``Σ z²`` and ``Σ w e²`` (chunked over cells)."""
+                  ) -> tuple[np.ndarray, ...]:
+    """Per cell and statistic: ``Σ z``, ``Σ z²``, ``Σ w e²`` and rounding bounds of the last two
+    (``|c|'G|c|`` plus ``(|c|'t)²/n_h``; every sum column is non-negative), chunked over cells."""
     n_cells = sums.t.shape[0]
-    s_count = coef.shape[1]
-    t_cell = np.empty((n_cells, s_count))
-    q_cell = np.empty((n_cells, s_count))
-    srs_cell = np.empty((n_cells, s_count))
+    shape = (n_cells, coef.shape[1])
+    t_cell, q_cell, srs_cell, q_bound, srs_bound = (np.empty(shape) for _ in range(5))
+    n_h = sums.n_h[sums.cell_stratum].astype(float)
     for a in range(0, n_cells, chunk):
         b = min(a + chunk, n_cells)
         cc = coef[sums.cell_domain[a:b]]
+        ac = np.abs(cc)
         t_cell[a:b] = np.einsum("csm,cm->cs", cc, sums.t[a:b])
         q_cell[a:b] = np.einsum("csm,csm->cs", np.matmul(cc, sums.g2[a:b]), cc)
         srs_cell[a:b] = np.einsum("csm,csm->cs", np.matmul(cc, sums.g1[a:b]), cc)
-    return t_cell, q_cell, srs_cell
+        abs_t = np.einsum("csm,cm->cs", ac, sums.t[a:b])
+        q_bound[a:b] = (np.einsum("csm,csm->cs", np.matmul(ac, sums.g2[a:b]), ac)
+                        + abs_t**2 / n_h[a:b, None])
+        srs_bound[a:b] = np.einsum("csm,csm->cs", np.matmul(ac, sums.g1[a:b]), ac)
+    return t_cell, q_cell, srs_cell, q_bound, srs_bound
 
 
 def _calibrated_variance(sums: CellSums, coef: np.ndarray, t_cell: np.ndarray,
