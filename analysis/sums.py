@@ -113,12 +113,19 @@ class CellSums:
         return self.ainv is not None
 
 
-def _scorer(tree: IndexTree) -> list[tuple[Criterion, np.ndarray]]:
+def _scorer(tree: IndexTree) -> list[tuple[Criterion, slice | np.ndarray]]:
     """Criteria grouped by identical scoring rules, so each group is scored in one operation."""
     groups: dict[tuple, list[int]] = {}
     for k, crit in enumerate(tree.criteria):
         groups.setdefault((crit.scoring, crit.points, crit.binary), []).append(k)
-    return [(tree.criteria[ks[0]], np.array(ks)) for ks in groups.values()]
+    return [(tree.criteria[ks[0]], _as_slice(ks)) for ks in groups.values()]
+
+
+def _as_slice(cols: list[int]) -> slice | np.ndarray:
+    """A slice for consecutive columns (cheaper than fancy indexing)."""
+    if cols == list(range(cols[0], cols[-1] + 1)):
+        return slice(cols[0], cols[-1] + 1)
+    return np.array(cols)
 
 
 def _core(values: np.ndarray, scorer: list, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +135,10 @@ def _core(values: np.ndarray, scorer: list, layout: Layout) -> tuple[np.ndarray,
     x = np.where(answered, values, 0.0)
     core = np.empty((rows, 2 * k_count + 1))
     for crit, cols in scorer:
-        core[:, cols] = score_answered(x[:, cols], crit) * answered[:, cols]
+        if crit.scoring == "top2":  # NaN >= K - 1 is False: no masking needed
+            core[:, cols] = values[:, cols] >= crit.points - 1
+        else:
+            core[:, cols] = score_answered(x[:, cols], crit) * answered[:, cols]
     core[:, k_count:2 * k_count] = answered
     core[:, 2 * k_count] = 1.0
     return core, x[:, list(layout.mean_of)]
