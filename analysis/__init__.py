@@ -35,7 +35,15 @@ from .intervals import (
 )
 from .raking import Margin, RakingError, rake
 from .sums import CellSums, Layout, cell_sums
-from .tree import Criterion, Group, IndexTree, TreeValues, evaluate_tree, score
+from .tree import (
+    Criterion,
+    Group,
+    IndexTree,
+    TreeValues,
+    evaluate_tree,
+    score,
+    score_answered,
+)
 from .variance import stratified_covariance, stratum_contribution
 
 __all__ = [
@@ -45,6 +53,6 @@ __all__ = [
     "block_covariance", "cell_sums", "clopper_pearson", "compute_block", "confidence_interval",
     "design_weights", "difference", "domain_difference", "equal_weights", "evaluate_tree",
     "given_weights", "korn_graubard", "logit_interval", "papi_interval", "rake",
-    "rank_intervals", "score", "stats_for", "stratified_covariance", "stratum_contribution",
-    "stratum_index", "t_quantile", "wald_interval", "wilson_interval",
+    "rank_intervals", "score", "score_answered", "stats_for", "stratified_covariance",
+    "stratum_contribution", "stratum_index", "t_quantile", "wald_interval", "wilson_interval",
 ]

@@ -87,6 +87,15 @@ class CellSums:
         After raking: ``Σ_h w² x x'`` and ``Σ_h w x`` over every respondent of the stratum.
     ainv : ndarray or None, shape (p, p)
         ``(X' W0 X)^+``.
+
+    Notes
+    -----
+    Feeding from SQL: ``GROUP BY unit, domain`` over one row per response gives every field —
+    ``COUNT(*)`` for ``n``; ``SUM(w * u_j)`` for ``t``; ``SUM(w * u_j * u_k)`` and
+    ``SUM(w * w * u_j * u_k)`` for the Gram matrices (only the pairs described in
+    :func:`cell_sums` are needed); ``SUM(CASE WHEN <any answered> ...)`` for ``n_any``/``w_any``;
+    ``n_h`` and ``f_h`` come from the design.  :func:`analysis.engine.compute_block` is the
+    second stage and does not care where the sums came from.
     """
 
     layout: Layout
