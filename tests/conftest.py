@@ -8,6 +8,8 @@ Every test that uses ``app`` runs once per database backend. PostgreSQL runs whe
 from __future__ import annotations
 
 import os
+import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,8 @@ def database(request, tmp_path_factory):
     app = create_app(_config(url, instance))
     with app.app_context():
         upgrade()
+        if request.param == "sqlite":
+            db.session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
         db.engine.dispose()
     return {"backend": request.param, "url": url, "instance": instance}
 
@@ -80,19 +84,26 @@ def _config(url: str, instance: Path) -> dict:
 def app(database):
     """An app bound to the session database; every table is emptied after the test."""
     os.environ["SIPAS_INSTANCE_PATH"] = str(database["instance"])
-    app = create_app(_config(database["url"], database["instance"]))
+    url = database["url"]
+    if database["backend"] == "sqlite":
+        # A fresh copy of the migrated template: responses cannot be deleted (triggers).
+        copy = database["instance"] / f"test-{uuid.uuid4().hex}.db"
+        shutil.copy(database["instance"] / "test.db", copy)
+        url = f"sqlite:///{copy}"
+    app = create_app(_config(url, database["instance"]))
     app.config["BACKEND"] = database["backend"]
     yield app
     with app.app_context():
         db.session.remove()
-        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-        with db.engine.begin() as conn:
-            if database["backend"] == "postgres":
+        if database["backend"] == "postgres":
+            # TRUNCATE does not fire the row triggers that keep responses append-only.
+            tables = [t.name for t in db.metadata.sorted_tables]
+            with db.engine.begin() as conn:
                 conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-            else:
-                for table in tables:
-                    conn.execute(text(f"DELETE FROM {table}"))
         db.engine.dispose()
+    if database["backend"] == "sqlite":
+        for path in database["instance"].glob(f"{copy.name}*"):
+            path.unlink()
 
 
 @pytest.fixture

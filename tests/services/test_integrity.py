@@ -102,3 +102,23 @@ def test_single_use_code_is_consumed_once_under_concurrency(app):
     assert _count(app) == 1
     assert sum(created for _, created in results) == 1
     assert sorted(r for r, created in results if not created) == ["used"] * 5
+
+
+@pytest.mark.parametrize("statement", [
+    "DELETE FROM responses",
+    "DELETE FROM answers",
+    "UPDATE answers SET rating = 1",
+    "UPDATE audit_log SET action = 'x'",
+    "DELETE FROM audit_log",
+])
+def test_stored_responses_and_audit_entries_cannot_be_deleted_or_rewritten(app, statement):
+    from sqlalchemy import text
+    with app.app_context():
+        make_campaign()  # publishing writes an audit entry
+    _submit(app, "TESTCODE", str(uuid.uuid4()))
+    with app.app_context():
+        with pytest.raises(Exception, match="never|append-only"):
+            db.session.execute(text(statement))
+            db.session.flush()
+        db.session.rollback()
+    assert _count(app) == 1
