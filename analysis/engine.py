@@ -214,28 +214,33 @@ def _cell_moments(sums: CellSums, coef: np.ndarray, chunk: int = 512
 
 def _calibrated_variance(sums: CellSums, coef: np.ndarray, t_cell: np.ndarray,
                          q_cell: np.ndarray) -> np.ndarray:
-    """Variance with GREG residuals ``z − w x'β`` (R's ``calibrate`` designs), per domain.
+    """Variance with GREG residuals ``z − w x'β`` (R's ``calibrate`` designs), all domains.
 
-    ``β = (X'W0X)^+ Σ_i w0 x_i e_i``; every stratum contributes, in or out of the domain.
+    Notes
+    -----
+    ``β_d = (X'W0X)^+ Σ_{i∈d} w0 x_i e_i``.  In stratum h, ``T_h = τ_h − a_h'β`` and
+    ``Q_h = κ_h − 2 ε_h + β'F_hβ`` (τ, κ, ε from the domain's cell, zero where it has none), so
+    ``V = Σ_cells [c_h (κ − 2ε) − λ_h (τ² − 2 τ a_h'β)] + β' (Σ_h c_h F_h − λ_h a_h a_h') β``
+    with ``λ_h = c_h / n_h`` (0 for a lonely stratum, which is not centred).  Every stratum
+    contributes, in or out of the domain, through the last term.
     """
-    n_domains, s_count, _ = coef.shape
-    n_strata = sums.n_h.shape[0]
-    out = np.zeros((n_domains, s_count))
-    for d in range(n_domains):
-        cells = np.flatnonzero(sums.cell_domain == d)
-        cd = coef[d]
-        beta = cd @ sums.dmat[cells].sum(axis=0).T @ sums.ainv.T
-        strata = sums.cell_stratum[cells]
-        tau = np.zeros((n_strata, s_count))
-        kappa = np.zeros((n_strata, s_count))
-        eps = np.zeros((n_strata, s_count))
-        tau[strata] = t_cell[cells]
-        kappa[strata] = q_cell[cells]
-        eps[strata] = np.einsum("sm,cmp,sp->cs", cd, sums.e[cells], beta)
-        t_h = tau - sums.strat_a @ beta.T
-        q_h = kappa - 2 * eps + np.einsum("hpq,sp,sq->hs", sums.strat_f, beta, beta)
-        out[d] = stratified_covariance(np.arange(n_strata), t_h, t_h, q_h, sums.n_h, sums.f_h)
-    return out
+    n_domains = coef.shape[0]
+    n_h = sums.n_h.astype(float)
+    lonely = n_h == 1
+    c_h = stratum_contribution(0.0, 0.0, 1.0, n_h, sums.f_h)
+    lam = np.where(lonely, 0.0, c_h / np.where(lonely, 1.0, n_h))
+    dsum = _scatter(sums.cell_domain, sums.dmat, n_domains)
+    beta = np.einsum("dsm,dpm->dsp", coef, dsum) @ sums.ainv.T
+    cell_beta = beta[sums.cell_domain]
+    eps = np.einsum("csm,cmp,csp->cs", coef[sums.cell_domain], sums.e, cell_beta)
+    a_beta = np.einsum("cp,csp->cs", sums.strat_a[sums.cell_stratum], cell_beta)
+    h = sums.cell_stratum
+    per_cell = (c_h[h, None] * (q_cell - 2 * eps)
+                - lam[h, None] * (t_cell**2 - 2 * t_cell * a_beta))
+    middle = (np.einsum("h,hpq->pq", c_h, sums.strat_f)
+              - np.einsum("h,hp,hq->pq", lam, sums.strat_a, sums.strat_a))
+    return (_scatter(sums.cell_domain, per_cell, n_domains)
+            + np.einsum("dsp,pq,dsq->ds", beta, middle, beta))
 
 
 def _stratum_terms(block: Block, s: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
