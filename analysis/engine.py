@@ -237,8 +237,7 @@ def _calibrated_variance(sums: CellSums, coef: np.ndarray, t_cell: np.ndarray,
     h = sums.cell_stratum
     per_cell = (c_h[h, None] * (q_cell - 2 * eps)
                 - lam[h, None] * (t_cell**2 - 2 * t_cell * a_beta))
-    middle = (np.einsum("h,hpq->pq", c_h, sums.strat_f)
-              - np.einsum("h,hp,hq->pq", lam, sums.strat_a, sums.strat_a))
+    middle = sums.f_bar - np.einsum("h,hp,hq->pq", lam, sums.strat_a, sums.strat_a)
     return (_scatter(sums.cell_domain, per_cell, n_domains)
             + np.einsum("dsp,pq,dsq->ds", beta, middle, beta))
 
@@ -282,5 +281,7 @@ def block_covariance(block: Block, s: int, d1: int, d2: int) -> float:
                   -np.einsum("m,cmp,p->c", c1, sums.e[cells1], beta2))
         np.add.at(q, sums.cell_stratum[cells2],
                   -np.einsum("m,cmp,p->c", c2, sums.e[cells2], beta1))
-        q += np.einsum("hpq,p,q->h", sums.strat_f, beta1, beta2)
-    return float(stratified_covariance(np.arange(n_strata), t1, t2, q, sums.n_h, sums.f_h))
+    cov = float(stratified_covariance(np.arange(n_strata), t1, t2, q, sums.n_h, sums.f_h))
+    if sums.calibrated:
+        cov += float(beta1 @ sums.f_bar @ beta2)  # Σ_h c_h β1' F_h β2
+    return cov

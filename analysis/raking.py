@@ -16,6 +16,8 @@ from .design import Calibration, Design
 
 __all__ = ["Margin", "RakingError", "rake"]
 
+_MAX_MODEL_CELLS = 64_000_000  # dense model matrix of at most 512 MB
+
 
 class RakingError(ValueError):
     """Margins are inconsistent with the data, or raking did not converge."""
@@ -107,7 +109,7 @@ def _raking_g(model: np.ndarray, w0: np.ndarray, totals: np.ndarray,
         tmat = (model * (ww * deriv)[:, None]).T @ model
         step = np.linalg.pinv(tmat, rcond=256 * np.finfo(float).eps) @ misfit
         size = np.max(np.abs(misfit) / (1 + np.abs(totals)))
-        for _ in range(60):
+        for _ in range(30):
             g_new, d_new, m_new = evaluate(eta + step)
             new_size = np.max(np.abs(m_new) / (1 + np.abs(totals)))
             if np.all(np.isfinite(g_new)) and np.isfinite(new_size) and new_size < size * 1.0001:
@@ -170,6 +172,11 @@ def rake(design: Design, margins: Sequence[Margin], *, bounds: tuple[float, floa
     for name, pair in (("bounds", bounds), ("trim", trim)):
         if pair is not None and not (0 <= pair[0] < 1 < pair[1]):
             raise RakingError(f"{name} must be (L, U) with 0 <= L < 1 < U")
+    categories = 1 + sum(len(m.totals) - 1 for m in margins)
+    if design.n * categories > _MAX_MODEL_CELLS:
+        raise RakingError(f"{categories} calibration categories for {design.n} respondents is "
+                          "too many to rake here; rake on fewer categories (design weights "
+                          "from the population file already reproduce each unit's total)")
     model, columns, totals = _model_matrix(margins, design.n)
     w0 = design.weights
     g, iterations = _raking_g(model, w0, totals, bounds or (-np.inf, np.inf), epsilon, max_iter)

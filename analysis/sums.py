@@ -13,6 +13,7 @@ import numpy as np
 
 from .design import Design
 from .tree import Criterion, IndexTree, score_answered
+from .variance import stratum_contribution
 
 __all__ = ["CellSums", "Layout", "cell_sums"]
 
@@ -83,8 +84,9 @@ class CellSums:
         Design respondents and sampling fraction of every stratum.
     e, dmat : ndarray or None, shapes (C, m, p), (C, p, m)
         After raking: ``Σ w² u x'`` and ``Σ w0 x u'`` (x = calibration model row).
-    strat_f, strat_a : ndarray or None, shapes (H, p, p), (H, p)
-        After raking: ``Σ_h w² x x'`` and ``Σ_h w x`` over every respondent of the stratum.
+    f_bar, strat_a : ndarray or None, shapes (p, p), (H, p)
+        After raking: ``Σ_h c_h Σ_{i∈h} w² x x'`` (c_h the stratum's variance multiplier) and
+        ``Σ_{i∈h} w x`` over every respondent of each stratum.
     ainv : ndarray or None, shape (p, p)
         ``(X' W0 X)^+``.
 
@@ -112,7 +114,7 @@ class CellSums:
     f_h: np.ndarray
     e: np.ndarray | None = None
     dmat: np.ndarray | None = None
-    strat_f: np.ndarray | None = None
+    f_bar: np.ndarray | None = None
     strat_a: np.ndarray | None = None
     ainv: np.ndarray | None = None
 
@@ -247,14 +249,14 @@ def cell_sums(design: Design, tree: IndexTree, values: np.ndarray, domain: np.nd
                 dmat[c] += (xm[a:b] * w0[a:b, None]).T @ u[a:b]
             c += 1
     t, g1, g2 = _assemble(layout, core1, core2, xsum)
-    strat_f = strat_a = ainv = None
+    f_bar = strat_a = ainv = None
     if cal is not None:
-        strat_f, strat_a = _stratum_model_sums(design)
+        f_bar, strat_a = _stratum_model_sums(design)
         model = cal.model
         ainv = np.linalg.pinv((model * cal.initial_weights[:, None]).T @ model)
     return CellSums(layout, keys // n_domains, keys % n_domains, counts.astype(np.int64), t, g1,
                     g2, answer_sets, any_sums[:, :, 0], any_sums[:, :, 1], design.n_h,
-                    design.sampling_fraction, e, dmat, strat_f, strat_a, ainv)
+                    design.sampling_fraction, e, dmat, f_bar, strat_a, ainv)
 
 
 def _assemble(layout: Layout, core1: np.ndarray, core2: np.ndarray, xsum: np.ndarray
@@ -280,17 +282,11 @@ def _assemble(layout: Layout, core1: np.ndarray, core2: np.ndarray, xsum: np.nda
 
 
 def _stratum_model_sums(design: Design) -> tuple[np.ndarray, np.ndarray]:
-    """``Σ w² x x'`` and ``Σ w x`` of the calibration model over each whole stratum."""
+    """``Σ_h c_h Σ_{i∈h} w² x x'`` (p × p) and ``Σ_{i∈h} w x`` per stratum (H × p)."""
     model = design.calibration.model  # type: ignore[union-attr]
-    p = model.shape[1]
     w = design.weights
-    order = np.argsort(design.strata, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(design.n_h)])
-    f = np.zeros((design.n_strata, p, p))
-    a = np.zeros((design.n_strata, p))
-    for h in range(design.n_strata):
-        rows = order[starts[h]:starts[h + 1]]
-        wx = model[rows] * w[rows, None]
-        f[h] = wx.T @ wx
-        a[h] = wx.sum(axis=0)
-    return f, a
+    c_h = stratum_contribution(0.0, 0.0, 1.0, design.n_h, design.sampling_fraction)
+    f_bar = (model * (c_h[design.strata] * w * w)[:, None]).T @ model
+    a = np.zeros((design.n_strata, model.shape[1]))
+    np.add.at(a, design.strata, model * w[:, None])
+    return f_bar, a

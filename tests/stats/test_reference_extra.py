@@ -246,3 +246,23 @@ def test_raking_meets_margins():
     sex = column(EXTRA_DATA, "sex")
     assert np.sum(design.weights[sex == "M"]) == pytest.approx(7670, rel=1e-12)
     assert np.sum(design.weights) == pytest.approx(15970, rel=1e-12)
+
+
+def test_raking_refuses_bad_margins(monkeypatch):
+    from analysis import RakingError, raking
+
+    sex = column(EXTRA_DATA, "sex")
+    design = _design("fpc")
+    with pytest.raises(RakingError, match="absent from the data"):
+        rake(design, [Margin("sex", sex, {"F": 10, "M": 10, "X": 5})])
+    with pytest.raises(RakingError, match="without a population count"):
+        rake(design, [Margin("sex", sex, {"F": 10})])
+    with pytest.raises(RakingError, match="margins must agree"):
+        rake(design, [Margin("sex", sex, {"F": 10, "M": 10}),
+                      Margin("agegrp", column(EXTRA_DATA, "agegrp"),
+                             {"18-34": 1, "35-54": 1, "55+": 1})])
+    with pytest.raises(RakingError, match="did not converge"):
+        rake(design, [Margin("sex", sex, {"F": 8300, "M": 7670})], bounds=(0.99, 1.01))
+    monkeypatch.setattr(raking, "_MAX_MODEL_CELLS", 10)
+    with pytest.raises(RakingError, match="too many"):
+        rake(design, [Margin("sex", sex, {"F": 8300, "M": 7670})])
