@@ -15,12 +15,9 @@ from .extensions import db
 def main() -> None:
     """Entry point of the ``sipas`` console script."""
     from . import create_app
+    from .analyze_cmd import analyze_command
     cli = FlaskGroup(create_app=create_app, help="SIPAS counter survey.")
-    try:
-        from .analyze_cmd import analyze_command
-        cli.add_command(analyze_command)
-    except ImportError:  # pragma: no cover - analysis engine not installed yet
-        pass
+    cli.add_command(analyze_command)
     cli.main(prog_name="sipas")
 
 
