@@ -22,6 +22,7 @@ from .design import (
 )
 from .engine import Block, Stat, answer_sets, block_covariance, compute_block, stats_for
 from .estimates import Breakdown, DomainBlock, Estimate, Report, analyse
+from .higher import mean_of_units
 from .intervals import (
     CI_METHODS,
     clopper_pearson,
@@ -52,7 +53,7 @@ __all__ = [
     "RakingError", "RankInterval", "Report", "Stat", "TreeValues", "analyse", "answer_sets",
     "block_covariance", "cell_sums", "clopper_pearson", "compute_block", "confidence_interval",
     "design_weights", "difference", "domain_difference", "equal_weights", "evaluate_tree",
-    "given_weights", "korn_graubard", "logit_interval", "papi_interval", "rake",
+    "given_weights", "korn_graubard", "logit_interval", "mean_of_units", "papi_interval", "rake",
     "rank_intervals", "score", "score_answered", "stats_for", "stratified_covariance",
     "stratum_contribution", "stratum_index", "t_quantile", "wald_interval", "wilson_interval",
 ]

@@ -29,6 +29,7 @@ from analysis import (
     design_weights,
     equal_weights,
     given_weights,
+    mean_of_units,
     rake,
 )
 
@@ -300,6 +301,10 @@ def _write(output: Path, data: bytes) -> None:
               default=0.95, show_default=True, help="Confidence level.")
 @click.option("--papi-intervals", is_flag=True,
               help="Report estimate ± 1.645·SE, what PAPI labels a 95% CI (really 90%).")
+@click.option("--overall", type=click.Choice(["pooled", "unit-mean"]), default="pooled",
+              show_default=True,
+              help="Overall domain: pooled with the survey weights, or the mean of the units' own "
+                   "indices (Bộ Nội vụ's way of forming a province's value).")
 @click.option("--format", "fmt", type=click.Choice(["json", "csv", "xlsx"]), default="json",
               show_default=True, help="Output format.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
@@ -307,7 +312,7 @@ def _write(output: Path, data: bytes) -> None:
 def analyze_command(responses: Path, questionnaire_ref: str, population: Path | None,
                     rake_vars: str | None, margins: Path | None, trim: str | None,
                     by: tuple[str, ...], ci_method: str, level: float, papi_intervals: bool,
-                    fmt: str, output: Path | None) -> None:
+                    overall: str, fmt: str, output: Path | None) -> None:
     """Weighted indices with confidence intervals from RESPONSES (CSV, one row per response)."""
     from survey.questionnaires import QuestionnaireError, load_questionnaire
 
@@ -353,8 +358,21 @@ def analyze_command(responses: Path, questionnaire_ref: str, population: Path | 
         else:
             breakdowns.append(Breakdown(names, tuple(np.array(table.cells(v)[1], dtype=object)
                                                      for v in names)))
+    if overall == "unit-mean" and not any(b.by_stratum for b in breakdowns):
+        breakdowns.append(Breakdown.units())
     report = analyse(design, tree, values, breakdowns=breakdowns, ci_method=ci_method,
                      level=level, papi_intervals=papi_intervals)
+    estimates = list(report.estimates)
+    if overall == "unit-mean":
+        averaged = mean_of_units(report, tree, ci_method=ci_method, level=level,
+                                 papi_intervals=papi_intervals)
+        estimates = list(averaged) + [e for e in estimates if e.domain]
+        if not any(names == ("unit",) for names in (tuple(v.strip() for v in spec.split(","))
+                                                   for spec in by)):
+            estimates = [e for e in estimates if tuple(k for k, _ in e.domain) != ("unit",)]
+        report.settings["higher_level"] = ("mean of the units' own indices (each unit counts "
+                                           "once; suppressed units left out); SE from the "
+                                           "independent units' variances")
     info = questionnaire.to_dict()
     document = {
         "questionnaire": {k: info[k] for k in ("id", "version", "content_hash", "title",
@@ -363,11 +381,11 @@ def analyze_command(responses: Path, questionnaire_ref: str, population: Path | 
                      "units": design.n_strata, "population": str(population or "") or None,
                      "rake": rake_vars, "margins": str(margins or "") or None, "trim": bounds,
                      "by": list(by), **report.settings},
-        "estimates": [est.to_dict() for est in report.estimates],
+        "estimates": [est.to_dict() for est in estimates],
     }
     data = _render(fmt, document)
     if output is None:
         click.echo(data.decode("utf-8"), nl=False)
     else:
         _write(output, data)
-        click.echo(f"wrote {len(report.estimates)} estimates to {output}", err=True)
+        click.echo(f"wrote {len(estimates)} estimates to {output}", err=True)
