@@ -1,4 +1,8 @@
-"""Shared loaders for the R reference data (../shared/reference and tests/stats/fixtures)."""
+"""Loaders for the R reference data in tests/stats/fixtures.
+
+``fixtures/oracle-demo/`` is a copy of the project's shared reference (``oracle-demo.R`` with its
+data and results), kept in the repository so the tests run from any clone.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from analysis import Criterion, Group, IndexTree
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SHARED = ROOT.parent / "shared" / "reference"
+SHARED = FIXTURES / "oracle-demo"
 DEMO_DATA = SHARED / "r-demo-data.csv"
 DEMO_RESULTS = SHARED / "r-demo-results.csv"
 EXTRA_DATA = FIXTURES / "r-extra-data.csv"

@@ -51,3 +51,14 @@ def test_public_functions_are_typed_and_documented():
             assert not untyped and sig.return_annotation is not sig.empty, name
         if inspect.isfunction(obj) or inspect.isclass(obj):
             assert obj.__doc__ and obj.__doc__.strip(), name
+
+
+def test_reference_copy_matches_the_shared_reference_when_present():
+    """The committed copy of the shared R reference is the current one."""
+    from .helpers import SHARED
+    upstream = PACKAGE.parent.parent / "shared" / "reference"
+    if not upstream.exists():
+        import pytest
+        pytest.skip("../shared/reference is not beside this clone")
+    for name in ("r-demo-data.csv", "r-demo-results.csv", "oracle-demo.R"):
+        assert (SHARED / name).read_bytes() == (upstream / name).read_bytes(), name
