@@ -65,21 +65,27 @@ def test_database_rejects_rating_outside_its_scale(app, rating, points):
         db.session.flush()
 
 
-def test_concurrent_retries_of_one_submission_store_one_row(app):
-    with app.app_context():
-        make_campaign()
-    same = str(uuid.uuid4())
-    results, barrier = [], threading.Barrier(8)
+def _race(count: int, submit) -> list:
+    """Run ``submit()`` in ``count`` threads released at the same instant; collect results."""
+    results, barrier = [], threading.Barrier(count)
 
     def worker():
         barrier.wait()
-        results.append(_submit(app, "TESTCODE", same))
+        results.append(submit())
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
+    threads = [threading.Thread(target=worker) for _ in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return results
+
+
+def test_concurrent_retries_of_one_submission_store_one_row(app):
+    with app.app_context():
+        make_campaign()
+    same = str(uuid.uuid4())
+    results = _race(8, lambda: _submit(app, "TESTCODE", same))
     assert _count(app) == 1
     assert len({receipt for receipt, _ in results}) == 1
     assert sum(created for _, created in results) == 1
@@ -88,17 +94,7 @@ def test_concurrent_retries_of_one_submission_store_one_row(app):
 def test_single_use_code_is_consumed_once_under_concurrency(app):
     with app.app_context():
         make_campaign(kind="single_use", code="SINGLE23")
-    results, barrier = [], threading.Barrier(6)
-
-    def worker():
-        barrier.wait()
-        results.append(_submit(app, "SINGLE23", str(uuid.uuid4())))
-
-    threads = [threading.Thread(target=worker) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = _race(6, lambda: _submit(app, "SINGLE23", str(uuid.uuid4())))
     assert _count(app) == 1
     assert sum(created for _, created in results) == 1
     assert sorted(r for r, created in results if not created) == ["used"] * 5
