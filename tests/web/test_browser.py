@@ -286,3 +286,25 @@ def _field(request, name: str) -> str | None:
         return body[start + len(marker):body.index("\r\n", start + len(marker))] if start >= 0 \
             else None
     return parse_qs(body).get(name, [None])[0]
+
+
+def test_draft_survives_closing_the_tab_and_is_sent_once(app, site, phone):
+    """A citizen closes the tab in the queue and comes back: answers and UUID are restored."""
+    page, _ = phone(js=True)
+    page.goto(site)
+    first_submission = submission_of(page)
+    click_answers(page, {"c1_1": "5", "c3_1": "4"})
+    page.locator('textarea[name="comment"]').fill(COMMENT)
+    page.goto("about:blank")
+    page.goto(site)  # a fresh page would carry a new UUID; the draft brings the old one back
+    assert page.locator('#item-c1_1 input[value="5"]').is_checked()
+    assert page.locator('#item-c3_1 input[value="4"]').is_checked()
+    assert page.locator('textarea[name="comment"]').input_value() == COMMENT
+    assert submission_of(page) == first_submission
+    page.get_by_role("button", name=SEND).click()
+    page.locator(".receipt").wait_for()
+    assert count_responses(app) == 1
+    # After a successful send the draft is gone: the next visit starts empty.
+    page.goto(site)
+    assert not page.locator('#item-c1_1 input[value="5"]').is_checked()
+    assert submission_of(page) != first_submission
