@@ -38,6 +38,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     _register_blueprints(app)
     _register_security_headers(app)
 
+    @app.template_filter("local_time")
+    def local_time(moment) -> str:
+        """A UTC timestamp as Asia/Ho_Chi_Minh wall time, dd/mm/yyyy HH:MM."""
+        from datetime import UTC
+        from zoneinfo import ZoneInfo
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment.astimezone(ZoneInfo(app.config["DISPLAY_TIMEZONE"])).strftime("%d/%m/%Y %H:%M")
+
     @app.context_processor
     def inject_language() -> dict:
         """Every template knows the page language (``<html lang>``, question texts)."""

@@ -44,6 +44,13 @@ def test_english_catalogue_is_complete_and_compiled():
         mo = read_mo(f)
     untranslated = [m.id for m in po if m.id and not m.string]
     assert untranslated == []
+    # Every UI string in the code and templates is in the catalogue.
+    from babel.messages.extract import extract_from_dir
+    method_map = [("survey/**.py", "python"), ("templates/**.html", "jinja2")]
+    used = {msg[2] for msg in extract_from_dir(
+        str(ROOT), method_map, keywords={"_": None, "gettext": None, "_l": None,
+                                         "lazy_gettext": None})}
+    assert len(used) >= 20 and used - {m.id for m in po} == set()
     assert {m.id: m.string for m in po if m.id} == {m.id: m.string for m in mo if m.id}
 
 
