@@ -122,7 +122,7 @@ def _render_form(entry, answers, errors, status, notice=None, raw=None, submissi
     html = render_template(
         "public/form.html", entry=entry, q=q, version=version, answers=answers, errors=errors,
         notice=notice, token=token, submission=submission, lang=lang,
-        na_label=NOT_APPLICABLE_LABEL,
+        na_label=NOT_APPLICABLE_LABEL, returned=raw is not None,
         other_lang_url=url_for("public.form", code=entry.code, lang="en" if lang == "vi" else "vi"),
     )
     resp = make_response(html, status)

@@ -290,6 +290,14 @@ def _field(request, name: str) -> str | None:
 
 def test_draft_survives_closing_the_tab_and_is_sent_once(app, site, phone):
     """A citizen closes the tab in the queue and comes back: answers and UUID are restored."""
+    from survey.extensions import db
+    from survey.models import EntryPoint, ProcedureField
+    with app.app_context():  # the QR names a field, so the page arrives with one radio checked
+        field = ProcedureField(code="ho_tich", name="Hộ tịch")
+        db.session.add(field)
+        db.session.flush()
+        db.session.scalar(db.select(EntryPoint)).field_id = field.id
+        db.session.commit()
     page, _ = phone(js=True)
     page.goto(site)
     first_submission = submission_of(page)

@@ -24,8 +24,7 @@
     var data;
     try { data = JSON.parse(localStorage.getItem(key) || "null"); } catch (e) { data = null; }
     if (!data) { return; }
-    var fresh = form.querySelector("input:checked, textarea:not(:empty)");
-    if (fresh) { return; } /* the server sent answers back: they win */
+    if (form.hasAttribute("data-returned")) { return; } /* the server sent answers back: they win */
     Object.keys(data).forEach(function (name) {
       var values = data[name];
       form.querySelectorAll("[name='" + name + "']").forEach(function (el) {
