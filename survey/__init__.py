@@ -37,6 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter.init_app(app)
     _register_blueprints(app)
     _register_security_headers(app)
+    _register_error_pages(app)
 
     @app.template_filter("local_time")
     def local_time(moment) -> str:
@@ -59,7 +60,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def _select_locale() -> str:
     """``?lang=`` first, then the language cookie, then Vietnamese."""
-    lang = request.args.get("lang") or request.form.get("lang") or request.cookies.get("lang")
+    # Not request.form: reading the body here would re-raise errors such as 413 in error pages.
+    lang = request.args.get("lang") or request.cookies.get("lang")
     return lang if lang in ("vi", "en") else "vi"
 
 
@@ -69,6 +71,29 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(public_bp)
     # The public form carries its own signed, long-lived form token (see public/tokens.py).
     csrf.exempt(public_bp)
+
+
+def _register_error_pages(app: Flask) -> None:
+    """Plain pages in the visitor's language for the errors a citizen may meet."""
+    from flask import render_template
+    from flask_babel import lazy_gettext as _l
+    from werkzeug.exceptions import HTTPException
+
+    pages = {
+        403: (_l("Không được phép"), _l("Yêu cầu này không được chấp nhận.")),
+        404: (_l("Không tìm thấy trang"), _l("Địa chỉ này không tồn tại. Vui lòng kiểm tra lại.")),
+        413: (_l("Nội dung quá lớn"),
+              _l("Phiếu gửi lên quá lớn. Vui lòng rút ngắn ý kiến rồi gửi lại.")),
+        429: (_l("Quá nhiều yêu cầu"), _l("Vui lòng đợi một lát rồi thử lại.")),
+        500: (_l("Lỗi hệ thống"), _l("Đã có lỗi xảy ra. Vui lòng thử lại sau ít phút.")),
+    }
+
+    def render(error: HTTPException):
+        title, message = pages.get(error.code, pages[500])
+        return render_template("errors/error.html", title=title, message=message), error.code
+
+    for code in pages:
+        app.register_error_handler(code, render)
 
 
 def _register_security_headers(app: Flask) -> None:

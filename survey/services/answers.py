@@ -68,7 +68,7 @@ def _parse(item: Item, raw: list[str]) -> tuple[object, str | None]:
         return (value, None) if ok else (None, str(MSG_CHOICE))
     if item.type == "number":
         return _integer(value, item.minimum, item.maximum,
-                        MSG_NUMBER, lo=item.minimum, hi=item.maximum)
+                        MSG_NUMBER, {"lo": item.minimum, "hi": item.maximum})
     text = unicodedata.normalize("NFC", value)
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     if len(text) > item.max_length:
@@ -76,12 +76,13 @@ def _parse(item: Item, raw: list[str]) -> tuple[object, str | None]:
     return text, None
 
 
-def _integer(value: str, lo: int, hi: int, message, **fmt) -> tuple[int | None, str | None]:
-    """An integer in [lo, hi] or the message."""
+def _integer(value: str, lo: int, hi: int, message, fmt: dict | None = None
+             ) -> tuple[int | None, str | None]:
+    """An integer in [lo, hi], or the message (formatted with ``fmt``)."""
     try:
         number = int(value)
     except ValueError:
-        return None, str(message) % fmt if fmt else str(message)
-    if not lo <= number <= hi:
+        number = None
+    if number is None or not lo <= number <= hi:
         return None, str(message) % fmt if fmt else str(message)
     return number, None

@@ -205,3 +205,63 @@ def test_field_from_qr_is_prefilled_and_the_answer_decides(app, client):
     client.post("/s/TESTCODE", data={**GOOD, "field": "ho_tich", "token": form_token(page)})
     with app.app_context():
         assert db.session.scalar(select(Response.field_id)) == civil_id
+
+
+def test_every_question_type_renders_and_stores_from_the_stored_definition(app, client):
+    """A questionnaire that is not shipped renders from its stored copy in the database."""
+    from pathlib import Path
+    path = Path(__file__).parents[1] / "services" / "fixtures" / "all-types.v1.yaml"
+    code, page = _open(app, client, questionnaire=str(path), code="ALLTYPES")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert 'type="number" inputmode="numeric" name="visits" min="0" max="50"' in html
+    assert 'type="checkbox" name="topics" value="b"' in html
+    assert 'maxlength="20"' in html and "Rất đồng ý" in html
+    form = {"sat": "4", "agree": "1", "channel": "other", "other_channel": "Zalo",
+            "topics": ["a", "b"], "b_sat": "5", "visited": "1", "visits": "7", "why": "Chờ lâu",
+            "token": form_token(html)}
+    resp = client.post(f"/s/{code}", data=form)
+    assert resp.status_code == 200 and receipt(resp.get_data(as_text=True))
+    with app.app_context():
+        stored = {a.item_code: a for a in db.session.scalar(select(Response)).answers}
+    assert stored["visits"].number == 7 and stored["agree"].scale_points == 4
+    assert stored["topics"].choices == ["a", "b"] and stored["b_sat"].rating == 5
+
+
+def test_revoked_and_expired_codes_are_410_and_store_nothing(app, client):
+    from datetime import UTC, datetime, timedelta
+
+    from survey.models import EntryPoint
+    code, page = _open(app, client)
+    token = form_token(page.get_data(as_text=True))
+    with app.app_context():
+        db.session.scalar(select(EntryPoint)).revoked_at = datetime.now(UTC)
+        db.session.commit()
+    resp = client.post(f"/s/{code}", data={**GOOD, "token": token})
+    assert resp.status_code == 410 and "thu hồi" in resp.get_data(as_text=True)
+    with app.app_context():
+        entry = db.session.scalar(select(EntryPoint))
+        entry.revoked_at = None
+        entry.active_until = datetime.now(UTC) - timedelta(minutes=1)
+        db.session.commit()
+    resp = client.get(f"/s/{code}")
+    assert resp.status_code == 410 and "hết hạn" in resp.get_data(as_text=True)
+    assert _count(app) == 0
+
+
+def test_code_typed_in_lower_case_with_a_dash_opens_the_form(app, client):
+    _open(app, client)
+    assert client.get("/s/test-code").status_code == 200
+
+
+def test_oversized_request_is_refused(app, client):
+    code, page = _open(app, client)
+    resp = client.post(f"/s/{code}", data={**GOOD, "comment": "x" * 300_000,
+                                           "token": form_token(page.get_data(as_text=True))})
+    assert resp.status_code == 413 and _count(app) == 0
+
+
+def test_error_pages_speak_vietnamese_then_english(client):
+    resp = client.get("/khong-co")
+    assert resp.status_code == 404 and "Không tìm thấy trang" in resp.get_data(as_text=True)
+    assert "Page not found" in client.get("/khong-co?lang=en").get_data(as_text=True)
