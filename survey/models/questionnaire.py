@@ -21,5 +21,6 @@ class QuestionnaireVersion(db.Model):
     questionnaire_id: Mapped[str] = mapped_column(String(64))
     version: Mapped[int]
     content_hash: Mapped[str] = mapped_column(String(64))
-    definition: Mapped[dict] = mapped_column(JSON)
+    # Deferred: the public form renders from the parsed file and needs only the hash.
+    definition: Mapped[dict] = mapped_column(JSON, deferred=True)
     published_at: Mapped[datetime] = created_at()

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from ..extensions import db
-from ..models import EntryPoint
+from ..models import Campaign, EntryPoint
 from ..models.base import utcnow
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -42,7 +43,11 @@ def find_entry_point(code: str) -> EntryPoint:
     code = normalise_code(code)
     if not code or len(code) > 16:
         raise EntryPointUnavailable("unknown")
-    entry = db.session.scalar(select(EntryPoint).filter_by(code=code))
+    entry = db.session.scalar(
+        select(EntryPoint).filter_by(code=code).options(
+            joinedload(EntryPoint.campaign).joinedload(Campaign.questionnaire_version),
+            joinedload(EntryPoint.unit), joinedload(EntryPoint.counter),
+            joinedload(EntryPoint.field)))
     if entry is None:
         raise EntryPointUnavailable("unknown")
     return entry

@@ -41,24 +41,23 @@ def publish_questionnaire(q: Questionnaire, actor: str = "cli") -> tuple[Questio
 
 
 def questionnaire_of(version: QuestionnaireVersion) -> Questionnaire:
-    """The parsed definition of a stored version (shipped file if identical, else stored copy)."""
-    return _parsed(version.id, version.questionnaire_id, version.version, version.content_hash,
-                   version.definition)
+    """The parsed definition of a stored version (shipped file if identical, else stored copy).
+
+    Parsed once per process and version: the public form renders from this on every request,
+    and the stored JSON copy is only read when the shipped file is missing or differs.
+    """
+    cached = _CACHE.get(version.id)
+    if cached is not None and cached.content_hash == version.content_hash:
+        return cached
+    try:
+        q = load_questionnaire(f"{version.questionnaire_id}@{version.version}")
+    except QuestionnaireError:
+        q = None
+    if q is None or q.content_hash != version.content_hash:
+        label = f"<stored {version.questionnaire_id}@{version.version}>"
+        q = build(version.definition, {}, Path(label))
+    _CACHE[version.id] = q
+    return q
 
 
 _CACHE: dict[int, Questionnaire] = {}
-
-
-def _parsed(version_id: int, qid: str, number: int, digest: str, definition: dict) -> Questionnaire:
-    """Parse once per stored version; the public form renders from this on every request."""
-    cached = _CACHE.get(version_id)
-    if cached is not None and cached.content_hash == digest:
-        return cached
-    try:
-        q = load_questionnaire(f"{qid}@{number}")
-    except QuestionnaireError:
-        q = None
-    if q is None or q.content_hash != digest:
-        q = build(definition, {}, Path(f"<stored {qid}@{number}>"))
-    _CACHE[version_id] = q
-    return q
