@@ -24,7 +24,6 @@ def from_environment(instance_path: str) -> dict:
             )
         secret = _instance_secret(Path(instance_path))
     return {
-        "ENV_NAME": "production" if production else "development",
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": database,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},

@@ -10,6 +10,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from ..extensions import db
+from ..models import QuestionnaireVersion
 from ..questionnaires import NOT_APPLICABLE_LABEL
 from ..services.answers import clean_answers
 from ..services.entry_points import EntryPointUnavailable, check_open, find_entry_point
@@ -73,7 +74,6 @@ def submit(code: str):
 @bp.get("/q/<int:version_id>/when.css")
 def conditions_css(version_id: int):
     """CSS that hides conditional blocks until their condition holds (no JavaScript needed)."""
-    from ..models import QuestionnaireVersion
     version = db.get_or_404(QuestionnaireVersion, version_id)
     css = condition_css(questionnaire_of(version))
     resp = Response(css, mimetype="text/css")
@@ -113,7 +113,7 @@ def _render_form(entry, answers, errors, status, notice=None, raw=None, submissi
     if token is None:
         submission, token = tokens.issue(entry.code)
     if raw is not None:  # keep even answers that failed validation, so nothing is retyped
-        answers = {**{k: v for k, v in raw.to_dict(flat=False).items()}, **_as_lists(answers)}
+        answers = {**raw.to_dict(flat=False), **_as_lists(answers)}
     else:
         answers = _as_lists(answers)
     if entry.field and "field" in q.items and "field" not in answers:

@@ -6,6 +6,7 @@ import json
 import secrets
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 from flask import current_app
@@ -224,7 +225,6 @@ def _logins() -> list:
     return json.loads(path.read_text()) if path.exists() else []
 
 
-def _logins_path():
+def _logins_path() -> Path:
     """Where demo passwords are kept (instance folder, never in the repository)."""
-    from pathlib import Path
     return Path(current_app.instance_path) / "demo-logins.json"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis import Criterion, Group, IndexTree
+from analysis import Criterion, Design, Group, IndexTree, design_weights, given_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -62,3 +62,11 @@ def demo_tree(percent: bool = False, scoring: str = "top2") -> IndexTree:
 def population(path: Path) -> dict[str, float]:
     """N_h per unit from the data file."""
     return {r["stratum"]: float(r["N_h"]) for r in rows(path)}
+
+
+def reference_design(path: Path, name: str) -> Design:
+    """The R script's design: ``wr`` = its weights column without fpc, ``fpc`` = N_h/n_h with fpc."""
+    units = column(path, "stratum")
+    if name == "wr":
+        return given_weights(units, column(path, "w").astype(float))
+    return design_weights(units, population(path))

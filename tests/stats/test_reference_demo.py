@@ -12,8 +12,6 @@ from analysis import (
     Margin,
     analyse,
     compute_block,
-    design_weights,
-    given_weights,
     rake,
 )
 
@@ -25,8 +23,8 @@ from .helpers import (
     answers,
     column,
     demo_tree,
-    population,
     reference,
+    reference_design,
 )
 
 REF = reference(DEMO_RESULTS)
@@ -35,10 +33,7 @@ SEXES = ("F", "M")
 
 
 def _design(name: str):
-    units = column(DEMO_DATA, "stratum")
-    if name == "wr":
-        return given_weights(units, column(DEMO_DATA, "w").astype(float))
-    return design_weights(units, population(DEMO_DATA))
+    return reference_design(DEMO_DATA, name)
 
 
 @pytest.fixture(scope="module", params=["wr", "fpc"])

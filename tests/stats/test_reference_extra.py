@@ -18,9 +18,7 @@ from analysis import (
     IndexTree,
     Margin,
     analyse,
-    design_weights,
     domain_difference,
-    given_weights,
     rake,
 )
 
@@ -32,8 +30,8 @@ from .helpers import (
     answers,
     column,
     demo_tree,
-    population,
     reference,
+    reference_design,
 )
 
 REF = reference(EXTRA_RESULTS)
@@ -48,10 +46,7 @@ def close(value: float, key: str, rtol: float = RTOL) -> None:
 
 
 def _design(name: str):
-    units = column(EXTRA_DATA, "stratum")
-    if name == "wr":
-        return given_weights(units, column(EXTRA_DATA, "w").astype(float))
-    return design_weights(units, population(EXTRA_DATA))
+    return reference_design(EXTRA_DATA, name)
 
 
 def _report(name: str, method: str = "logit"):

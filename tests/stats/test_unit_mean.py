@@ -14,19 +14,26 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from analysis import Breakdown, analyse, design_weights, given_weights, mean_of_units
+from analysis import Breakdown, analyse, mean_of_units
 from survey.analyze_cmd import analyze_command
 
-from .helpers import DEMO_DATA, DEMO_RESULTS, FIXTURES, RTOL, answers, column, demo_tree, population
+from .helpers import (
+    DEMO_DATA,
+    DEMO_RESULTS,
+    FIXTURES,
+    RTOL,
+    answers,
+    column,
+    demo_tree,
+    reference_design,
+)
 from .helpers import reference as ref
 
 
 @pytest.mark.parametrize("design_name", ["wr", "fpc"])
 def test_overall_index_mean_of_units_matches_r_per_unit_values(design_name):
     r = ref(DEMO_RESULTS)
-    strata = column(DEMO_DATA, "stratum")
-    design = (design_weights(strata, population(DEMO_DATA)) if design_name == "fpc"
-              else given_weights(strata, column(DEMO_DATA, "w").astype(float)))
+    design = reference_design(DEMO_DATA, design_name)
     tree = demo_tree()
     report = analyse(design, tree, answers(DEMO_DATA), breakdowns=[Breakdown.units()])
     by_code = {(e.indicator, e.kind): e for e in mean_of_units(report, tree)}
@@ -46,8 +53,7 @@ def test_overall_index_mean_of_units_matches_r_per_unit_values(design_name):
 
 
 def test_mean_of_units_differs_from_pooled_and_leaves_out_suppressed_units():
-    strata = column(DEMO_DATA, "stratum")
-    design = design_weights(strata, population(DEMO_DATA))
+    design = reference_design(DEMO_DATA, "fpc")
     tree = demo_tree()
     report = analyse(design, tree, answers(DEMO_DATA), breakdowns=[Breakdown.units()])
     pooled = report.find("overall", kind="group")
