@@ -1,4 +1,4 @@
-"""Workspace (issue 5): accounts, imports, review decisions.
+"""Workspace (issue 5): accounts, roles, login throttling.
 
 Revision ID: 0003
 Revises: 0002
