@@ -36,6 +36,8 @@ def create_app(test_config: dict | None = None) -> Flask:
                    default_translation_directories=str(Path(__file__).parent / "translations"))
     limiter.init_app(app)
     _register_blueprints(app)
+    from . import production
+    production.init_app(app)  # ProxyFix (SIPAS_TRUSTED_PROXIES) and /healthz
     _register_security_headers(app)
     _register_error_pages(app)
 

@@ -28,6 +28,11 @@ def from_environment(instance_path: str) -> dict:
         "SQLALCHEMY_DATABASE_URI": database,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "RATELIMIT_STORAGE_URI": env.get("SIPAS_RATELIMIT_STORAGE_URI", "memory://"),
+        # Redis down must not cost a citizen's answer: limits lapse, requests go through.
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "SIPAS_ENV": env.get("SIPAS_ENV", "development"),
+        # Reverse proxies in front of the app whose X-Forwarded-* headers are believed (0 = none).
+        "TRUSTED_PROXIES": int(env.get("SIPAS_TRUSTED_PROXIES", "0")),
         "PUBLIC_BASE_URL": env.get("SIPAS_PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
         # A citizen may open the form in the queue and send it hours later.
         "FORM_TOKEN_MAX_AGE": int(env.get("SIPAS_FORM_TOKEN_MAX_AGE", str(7 * 24 * 3600))),

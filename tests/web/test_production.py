@@ -1,0 +1,182 @@
+"""Production set-up: /healthz, ProxyFix by setting, gunicorn config, limits shared through Redis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+from flask import request
+
+from survey import ROOT, create_app
+
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+CONF = ROOT / "deploy" / "gunicorn.conf.py"
+
+
+def _head() -> str:
+    """The newest migration revision."""
+    return ScriptDirectory(str(ROOT / "survey" / "migrations")).get_current_head()
+
+
+def test_healthz_is_ok_when_the_database_answers(client):
+    resp = client.get("/healthz")
+    assert resp.status_code == 200
+    assert resp.get_json() == {"status": "ok", "database": "ok", "revision": _head()}
+    assert resp.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql+psycopg://sipas@127.0.0.1:9/nowhere?connect_timeout=2",  # nothing listens there
+    "sqlite:///{tmp}/never-migrated.db",  # reachable but without a schema
+])
+def test_healthz_is_503_when_the_database_is_unusable(tmp_path, url):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url.format(tmp=tmp_path), "SECRET_KEY": "x",
+                      "TESTING": True})
+    resp = app.test_client().get("/healthz")
+    assert resp.status_code == 503
+    assert resp.get_json()["status"] == "unavailable"
+
+
+def _probe_app(tmp_path, proxies: int):
+    """An app with a route that shows what it believes about the client."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.db", "SECRET_KEY": "x",
+                      "TESTING": True, "TRUSTED_PROXIES": proxies})
+
+    @app.get("/_probe")
+    def probe():
+        return {"addr": request.remote_addr, "scheme": request.scheme, "host": request.host}
+
+    return app.test_client()
+
+
+FORWARDED = {"X-Forwarded-For": "198.51.100.7, 203.0.113.9", "X-Forwarded-Proto": "https",
+             "X-Forwarded-Host": "khaosat.example.gov.vn"}
+
+
+def test_forwarded_headers_are_ignored_by_default(tmp_path):
+    seen = _probe_app(tmp_path, 0).get("/_probe", headers=FORWARDED).get_json()
+    assert seen == {"addr": "127.0.0.1", "scheme": "http", "host": "localhost"}
+
+
+def test_forwarded_headers_are_honoured_from_the_configured_proxies_only(tmp_path):
+    one = _probe_app(tmp_path, 1).get("/_probe", headers=FORWARDED).get_json()
+    # One trusted proxy: the last address it appended; the client's own first entry is not believed.
+    assert one == {"addr": "203.0.113.9", "scheme": "https", "host": "khaosat.example.gov.vn"}
+    two = _probe_app(tmp_path, 2).get("/_probe", headers=FORWARDED).get_json()
+    assert two["addr"] == "198.51.100.7"
+
+
+def test_trusted_proxies_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SIPAS_TRUSTED_PROXIES", "1")
+    monkeypatch.setenv("SIPAS_INSTANCE_PATH", str(tmp_path))
+    assert create_app().config["TRUSTED_PROXIES"] == 1
+
+
+def test_gunicorn_config_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("SIPAS_WORKERS", "3")
+    monkeypatch.setenv("SIPAS_BIND", "127.0.0.1:9001")
+    monkeypatch.setenv("SIPAS_ACCESS_LOG", "")
+    settings: dict = {}
+    exec(compile(CONF.read_text(), str(CONF), "exec"), settings)
+    assert (settings["workers"], settings["bind"], settings["accesslog"]) == (3, "127.0.0.1:9001", None)
+    assert settings["errorlog"] == "-" and settings["preload_app"] is True and settings["timeout"] == 30
+
+
+# --- several app servers, one database, one Redis ------------------------------------------
+
+def _free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+    """Poll ``url`` until it answers; fail with the server's output if it dies or stays silent."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {process.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {seconds} s")
+
+
+def _status(url: str) -> int:
+    """The HTTP status of a GET."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A throwaway redis-server on 127.0.0.1 (mandatory with CI=true)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but redis-server is missing (apt-get install redis-server)")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    port = _free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_a_rate_limit_counted_by_one_app_server_holds_in_the_other(app, redis_url, tmp_path):
+    """Two gunicorn servers (deploy/gunicorn.conf.py, 2 workers each) share one database and Redis."""
+    (tmp_path / "limited_wsgi.py").write_text(
+        "from survey import create_app\n"
+        "app = create_app({'RATELIMIT_APPLICATION': '3 per minute'})\n")
+    env = {**os.environ, "SIPAS_ENV": "production", "SIPAS_SECRET_KEY": "shared-secret-for-this-test",
+           "SIPAS_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "SIPAS_RATELIMIT_STORAGE_URI": redis_url, "SIPAS_INSTANCE_PATH": str(tmp_path),
+           "SIPAS_WORKERS": "2", "SIPAS_ACCESS_LOG": ""}
+    servers = []
+    try:
+        for _ in range(2):
+            port = _free_port()
+            proc = subprocess.Popen(
+                [str(GUNICORN), "-c", str(CONF), "--pythonpath", f"{tmp_path},{ROOT}", "limited_wsgi:app"],
+                env={**env, "SIPAS_BIND": f"127.0.0.1:{port}"}, cwd=ROOT,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            servers.append((proc, f"http://127.0.0.1:{port}"))
+        for proc, base in servers:
+            _wait_until_up(f"{base}/healthz", proc)  # exempt from limits, and the database answers
+        (_, first), (_, second) = servers
+        assert [_status(f"{first}/s/NOSUCHCODE") for _ in range(3)] == [404, 404, 404]
+        assert _status(f"{second}/s/NOSUCHCODE") == 429  # the other server saw the three requests
+        assert _status(f"{second}/healthz") == 200
+    finally:
+        for proc, _ in servers:
+            proc.terminate()
+        for proc, _ in servers:
+            proc.wait(15)
