@@ -1,0 +1,177 @@
+"""Campaign results (kết quả khảo sát): weighted SIPAS indices straight from the database.
+
+:func:`campaign_report` is the one entry point.  It reads included (not excluded) responses of a
+campaign and returns an :class:`analysis.Report`, the same numbers ``sipas analyze`` prints for
+the same data exported as CSV (:func:`export_analyze_input` writes that export).
+
+Design and unweighted reports never bring responses into Python: per-stratum × domain sums come
+from SQL (``GROUP BY`` on PostgreSQL, one streaming pass elsewhere, see
+:mod:`survey.services.aggregate`).  Raking needs every respondent's calibration row, so a raked
+report streams compact arrays instead (see ``docs/design-notes.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import and_, func, select
+
+from analysis import IndexTree, Report
+
+from ..extensions import db
+from ..models import Campaign, PopulationCount, Response, Unit
+from ..questionnaires import Questionnaire
+from .questionnaires import questionnaire_of
+
+WEIGHTINGS = ("unweighted", "design", "raked")
+BUILTIN_VARIABLES = ("unit", "field", "counter")
+
+
+class ResultsError(ValueError):
+    """A report cannot be computed as asked (message says why, in terms a user can act on)."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which responses of a campaign a report uses."""
+
+    campaign: Campaign
+    questionnaire: Questionnaire
+    tree: IndexTree
+    include_flagged: bool
+
+    def filters(self) -> list:
+        """SQL conditions on ``responses`` selecting the included responses."""
+        conditions = [Response.campaign_id == self.campaign.id, Response.excluded.is_(False)]
+        if not self.include_flagged:
+            conditions.append(~flagged())
+        return conditions
+
+
+def flagged():
+    """SQL condition: the response carries at least one integrity flag."""
+    return and_(Response.flags.is_not(None), func.json_array_length(Response.flags) > 0)
+
+
+def campaign_report(campaign_id: int, *, weighting: str = "unweighted",
+                    by: Sequence[str | Sequence[str]] = (), include_flagged: bool = True,
+                    margins: Mapping[str, Mapping[str, float]] | None = None,
+                    bounds: tuple[float, float] | None = None, ci_method: str = "logit",
+                    level: float = 0.95, papi_intervals: bool = False,
+                    method: str = "auto") -> Report:
+    """Every indicator of the campaign's index tree, overall and per domain, with SE and CI.
+
+    Parameters
+    ----------
+    campaign_id : int
+    weighting : {"unweighted", "design", "raked"}
+        ``unweighted``: w = 1 (``equal`` is accepted too); ``design``: w = N_h / n_h with
+        N_h the unit's transactions (:class:`PopulationCount`, all fields, the months of the
+        campaign period) and fpc; ``raked``: those design weights (equal weights when no unit
+        has population counts) raked to ``margins``.
+    by : sequence
+        Breakdowns: ``"unit"``, ``"field"``, ``"counter"`` or a questionnaire item code
+        (``"sex"``, ``"age_group"``); a tuple (or ``"unit,field"``) crosses variables.
+    include_flagged : bool
+        Keep responses carrying integrity flags (the default; flags never exclude by
+        themselves, a reviewer's exclusion does).
+    margins : mapping variable -> {category: population}
+        Raking margins (variables as in ``by``), required with ``weighting="raked"``.
+    bounds : (L, U), optional
+        Bounded raking.
+    ci_method, level, papi_intervals :
+        As :func:`analysis.analyse`.
+    method : {"auto", "sql", "stream", "arrays"}
+        How the sums are formed; ``auto`` is SQL on PostgreSQL and a streaming pass elsewhere.
+        All give the same numbers (tests check it).
+
+    Returns
+    -------
+    analysis.Report
+        ``settings`` adds ``campaign``, ``n_included``, ``n_excluded``, ``n_flagged`` (flagged
+        among the non-excluded), ``include_flagged`` and ``strata``.
+
+    Raises
+    ------
+    ResultsError
+        Unknown campaign, weighting or breakdown variable; a unit without transactions under
+        design weighting; no included response; raking that cannot be done.
+    """
+    from .aggregate import report_from_database
+
+    scope = _scope(campaign_id, include_flagged)
+    weighting = "unweighted" if weighting == "equal" else weighting
+    if weighting not in WEIGHTINGS:
+        raise ResultsError(f"weighting must be one of {', '.join(WEIGHTINGS)}")
+    if weighting == "raked" and not margins:
+        raise ResultsError("raked weighting needs population margins")
+    breakdowns = [_variables(scope, spec) for spec in by]
+    counts = response_counts(scope)
+    if counts["n_included"] == 0:
+        raise ResultsError("the campaign has no included response to analyse")
+    report = report_from_database(scope, weighting=weighting, breakdowns=breakdowns,
+                                  margins=margins, bounds=bounds, ci_method=ci_method,
+                                  level=level, papi_intervals=papi_intervals, method=method)
+    report.settings.update(campaign=scope.campaign.code, include_flagged=include_flagged,
+                           strata="unit", **counts)
+    return report
+
+
+def _scope(campaign_id: int, include_flagged: bool) -> Scope:
+    """The campaign, its questionnaire and index tree."""
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise ResultsError(f"no campaign with id {campaign_id}")
+    questionnaire = questionnaire_of(campaign.questionnaire_version)
+    if not questionnaire.index_root:
+        raise ResultsError(f"questionnaire {questionnaire.key} has no index tree")
+    return Scope(campaign, questionnaire, IndexTree.from_questionnaire(questionnaire),
+                 include_flagged)
+
+
+def _variables(scope: Scope, spec: str | Sequence[str]) -> tuple[str, ...]:
+    """A breakdown's variable names, each checked: built-in or a choice item of the form."""
+    names = tuple(v.strip() for v in (spec.split(",") if isinstance(spec, str) else spec))
+    for name in names:
+        item = scope.questionnaire.items.get(name)
+        if name not in BUILTIN_VARIABLES and (item is None or item.type not in
+                                              ("single_choice", "yes_no")):
+            raise ResultsError(f"cannot break down by {name!r}: use unit, field, counter or a "
+                               "single-choice question of the questionnaire")
+    if not names or len(set(names)) != len(names):
+        raise ResultsError("a breakdown needs distinct variable names")
+    return names
+
+
+def response_counts(scope: Scope) -> dict[str, int]:
+    """``n_included``, ``n_excluded`` and ``n_flagged`` (flagged, not excluded) in one query."""
+    is_flagged = flagged()
+    row = db.session.execute(
+        select(func.count().filter(Response.excluded.is_(True)),
+               func.count().filter(Response.excluded.is_(False)),
+               func.count().filter(and_(Response.excluded.is_(False), is_flagged)))
+        .where(Response.campaign_id == scope.campaign.id)
+    ).one()
+    excluded, kept, flagged_kept = (int(v or 0) for v in row)
+    included = kept if scope.include_flagged else kept - flagged_kept
+    return {"n_included": included, "n_excluded": excluded, "n_flagged": flagged_kept}
+
+
+def unit_populations(scope: Scope) -> dict[int, float]:
+    """N_h per unit id: transactions of every field over the months of the campaign period."""
+    start = scope.campaign.starts_on.replace(day=1)
+    end: date = scope.campaign.ends_on
+    rows = db.session.execute(
+        select(PopulationCount.unit_id, func.sum(PopulationCount.transactions))
+        .where(PopulationCount.month >= start, PopulationCount.month <= end)
+        .group_by(PopulationCount.unit_id)
+    )
+    return {unit_id: float(total) for unit_id, total in rows if total is not None}
+
+
+def unit_codes(unit_ids: Sequence[int]) -> dict[int, str]:
+    """Official code of each unit id."""
+    rows = db.session.execute(select(Unit.id, Unit.code).where(Unit.id.in_(list(unit_ids))))
+    return dict(rows.all())

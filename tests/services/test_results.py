@@ -1,0 +1,125 @@
+"""The results service gives ``sipas analyze``'s numbers, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import update
+
+from survey.analyze_cmd import analyze_command
+from survey.extensions import db
+from survey.models import Response
+from survey.services.results import ResultsError, campaign_report
+
+from .results_data import export_for_analyze, seed_campaign
+
+FIELDS = ("estimate", "se", "ci_low", "ci_high", "df", "n", "n_answered", "deff", "n_eff",
+          "flag")
+
+
+def analyze(*args: str) -> dict:
+    """Run ``sipas analyze`` and parse its JSON."""
+    result = CliRunner().invoke(analyze_command, [*args, "--questionnaire", "sipas-counter"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def assert_same(report, document: dict, rtol: float = 1e-10) -> None:
+    """Every estimate of the CLI's JSON equals the report's, field by field."""
+    mine = [e.to_dict() for e in report.estimates]
+    theirs = document["estimates"]
+    assert [(e["domain"], e["indicator"], e["kind"]) for e in mine] == \
+        [(e["domain"], e["indicator"], e["kind"]) for e in theirs]
+    for a, b in zip(mine, theirs, strict=True):
+        for key in FIELDS:
+            x, y = a[key], b[key]
+            if isinstance(x, float) and isinstance(y, float):
+                assert x == pytest.approx(y, rel=rtol, abs=1e-12), (a["indicator"], key)
+            else:
+                assert x == y, (a["domain"], a["indicator"], key)
+
+
+@pytest.mark.parametrize("method", ["auto", "arrays"])
+def test_design_weighted_report_equals_sipas_analyze(app, tmp_path, method):
+    """Design weights from the period's transactions, domains unit and field, N/A and skips."""
+    with app.app_context():
+        campaign = seed_campaign()
+        data, pop = export_for_analyze(campaign, tmp_path)
+        report = campaign_report(campaign.id, weighting="design", by=("unit", "field"),
+                                 method=method)
+        document = analyze(str(data), "--population", str(pop), "--by", "unit", "--by", "field")
+        assert_same(report, document)
+        assert report.settings["weights"] == "design" and report.settings["fpc"]
+
+
+def test_unweighted_crossed_domains_equal_sipas_analyze(app, tmp_path):
+    """Equal weights with a crossed unit × sex breakdown and a demographic breakdown."""
+    with app.app_context():
+        campaign = seed_campaign(seed=11)
+        data, _ = export_for_analyze(campaign, tmp_path)
+        report = campaign_report(campaign.id, by=("unit,sex", "age_group"))
+        document = analyze(str(data), "--by", "unit,sex", "--by", "age_group")
+        assert_same(report, document)
+
+
+def test_counts_exclusions_and_flags(app, tmp_path):
+    """Excluded responses never count; flagged ones only when asked; the counts are reported."""
+    with app.app_context():
+        campaign = seed_campaign(seed=3)
+        all_rows = db.session.query(Response).filter_by(campaign_id=campaign.id).all()
+        excluded = sum(r.excluded for r in all_rows)
+        flagged = sum(bool(r.flags) and not r.excluded for r in all_rows)
+        assert excluded and flagged
+        report = campaign_report(campaign.id)
+        s = report.settings
+        assert (s["n_included"], s["n_excluded"], s["n_flagged"]) == \
+            (len(all_rows) - excluded, excluded, flagged)
+        assert report.find("sipas").n == len(all_rows) - excluded
+        strict = campaign_report(campaign.id, include_flagged=False, weighting="design")
+        assert strict.settings["n_included"] == len(all_rows) - excluded - flagged
+        data, pop = export_for_analyze(campaign, tmp_path, include_flagged=False)
+        assert_same(strict, analyze(str(data), "--population", str(pop)))
+        # Excluding one more response changes the report: exclusion is read live.
+        victim = next(r for r in all_rows if not r.excluded)
+        db.session.execute(update(Response).where(Response.id == victim.id)
+                           .values(excluded=True, exclusion_reason="kiểm tra"))
+        db.session.commit()
+        assert campaign_report(campaign.id).settings["n_excluded"] == excluded + 1
+
+
+def test_raked_report_equals_sipas_analyze(app, tmp_path):
+    """Raking to sex margins (respondents without sex dropped first, as raking needs it)."""
+    with app.app_context():
+        campaign = seed_campaign(seed=5)
+        db.session.execute(update(Response).where(Response.campaign_id == campaign.id,
+                                                  ~Response.answers.any(item_code="sex"))
+                           .values(excluded=True, exclusion_reason="không có giới tính"))
+        db.session.commit()
+        data, pop = export_for_analyze(campaign, tmp_path)
+        margins_csv = tmp_path / "margins.csv"
+        margins_csv.write_text("variable,category,population\nsex,male,700\nsex,female,900\n")
+        report = campaign_report(campaign.id, weighting="raked", by=("unit",),
+                                 margins={"sex": {"male": 700, "female": 900}})
+        document = analyze(str(data), "--population", str(pop), "--rake", "sex", "--margins",
+                           str(margins_csv), "--by", "unit")
+        assert_same(report, document)
+        assert report.settings["weights"] == "raked"
+
+
+def test_bad_requests_are_refused_clearly(app):
+    """Unknown weighting or variable, a unit without transactions, missing raking answers."""
+    with app.app_context():
+        campaign = seed_campaign(seed=2)
+        with pytest.raises(ResultsError, match="weighting"):
+            campaign_report(campaign.id, weighting="magic")
+        with pytest.raises(ResultsError, match="comment"):
+            campaign_report(campaign.id, by=("comment",))
+        with pytest.raises(ResultsError, match="no campaign"):
+            campaign_report(999_999)
+        with pytest.raises(ResultsError, match="sex"):
+            campaign_report(campaign.id, weighting="raked", margins={"sex": {"male": 1,
+                                                                            "female": 1}})
+        np.testing.assert_equal(campaign_report(campaign.id).find("sipas").n > 0, True)
