@@ -73,6 +73,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(public_bp)
     # The public form carries its own signed, long-lived form token (see public/tokens.py).
     csrf.exempt(public_bp)
+    from . import auth
+    auth.init_app(app)  # login_manager, /login, /logout, /account/password
+    from .admin.views import bp as admin_bp
+    app.register_blueprint(admin_bp)
 
 
 def _register_error_pages(app: Flask) -> None:

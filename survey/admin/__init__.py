@@ -1,0 +1,1 @@
+"""The Nội vụ / unit manager area under ``/admin/``: progress dashboard and accounts."""

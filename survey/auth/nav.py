@@ -1,0 +1,47 @@
+"""The workspace navigation: links shown to a role, skipping pages not (yet) registered.
+
+Blueprints of other areas add their entry here (endpoint, label, roles); an endpoint that does not
+exist in the running app is simply not shown, so the list can name pages still being built.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+MANAGERS = ("admin", "unit_manager")
+ALL = ("admin", "unit_manager", "counter_staff")
+
+NAV = [
+    ("admin.index", _l("Tiến độ"), MANAGERS),
+    ("manage.units", _l("Đơn vị"), MANAGERS),
+    ("manage.counters", _l("Quầy"), MANAGERS),
+    ("manage.campaigns", _l("Đợt khảo sát"), MANAGERS),
+    ("manage.review", _l("Duyệt phiếu"), MANAGERS),
+    ("manage.audit", _l("Nhật ký"), ("admin",)),
+    ("admin.users", _l("Tài khoản"), MANAGERS),
+    ("staff.index", _l("Quầy của tôi"), ALL),
+]
+
+
+def workspace_nav() -> list[dict]:
+    """The links the current user may follow, the current area marked."""
+    if not current_user.is_authenticated:
+        return []
+    here = request.endpoint or ""
+    items = []
+    for endpoint, label, roles in NAV:
+        if current_user.role not in roles or endpoint not in current_app.view_functions:
+            continue
+        items.append({"url": url_for(endpoint), "label": label, "current": here == endpoint})
+    return items
+
+
+def other_language_url(lang: str) -> str:
+    """The current page in the other language (``?lang=``; remembered in a cookie)."""
+    args = {**(request.view_args or {}), **request.args.to_dict()}
+    args["lang"] = "en" if lang == "vi" else "vi"
+    if request.endpoint is None:
+        return "?lang=" + args["lang"]
+    return url_for(request.endpoint, **args)

@@ -1,0 +1,42 @@
+"""Helpers for the workspace tests: units, users and logging in through the real form."""
+
+from __future__ import annotations
+
+import re
+
+from survey.extensions import db
+from survey.models import Unit, User
+
+PASSWORD = "Sông Tiền chảy qua Sa Đéc"
+
+
+def make_unit(code: str, name: str, level: str = "ward", parent: Unit | None = None) -> Unit:
+    """A unit (flushed)."""
+    unit = Unit(code=code, name=name, level=level, parent_id=parent.id if parent else None)
+    db.session.add(unit)
+    db.session.flush()
+    return unit
+
+
+def make_user(username: str, role: str, unit: Unit, password: str = PASSWORD, **extra) -> User:
+    """A user with a known password (flushed)."""
+    user = User(username=username, role=role, unit_id=unit.id, active=True, failed_logins=0, **extra)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def token_of(html: str) -> str:
+    """The CSRF token of a rendered page, whichever attribute order the form used."""
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', html)
+    return found.group(1)
+
+
+def login(client, username: str, password: str = PASSWORD, follow: bool = False):
+    """Log in through ``/login`` with the form's CSRF token; return the response."""
+    page = client.get("/login")
+    token = token_of(page.get_data(as_text=True))
+    return client.post("/login", data={"csrf_token": token, "username": username,
+                                       "password": password}, follow_redirects=follow)
