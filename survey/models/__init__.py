@@ -1,5 +1,6 @@
 """Database models, one module per aggregate."""
 
+from .api_key import ApiKey, ScanCount
 from .audit import AuditLog
 from .campaign import Campaign, CampaignUnit, PopulationCount
 from .entry_point import EntryPoint
@@ -9,6 +10,6 @@ from .unit import Counter, ProcedureField, Unit
 from .user import User
 
 __all__ = [
-    "Answer", "AuditLog", "Campaign", "CampaignUnit", "Counter", "EntryPoint", "PopulationCount",
-    "ProcedureField", "QuestionnaireVersion", "Response", "Unit", "User",
+    "Answer", "ApiKey", "AuditLog", "Campaign", "CampaignUnit", "Counter", "EntryPoint", "PopulationCount",
+    "ProcedureField", "QuestionnaireVersion", "Response", "ScanCount", "Unit", "User",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -34,8 +35,14 @@ def new_code() -> str:
 
 
 def normalise_code(code: str) -> str:
-    """Accept codes typed in lower case or with a dash or spaces."""
-    return code.replace("-", "").replace(" ", "").upper()
+    """Accept codes typed in lower case, with dashes, dots or spaces, full-width or with tone marks.
+
+    A phone keyboard with Vietnamese input (Telex, VNI) may turn "D" into "Đ" or put a tone mark
+    on a vowel; those marks are dropped, so "ảbcđ" reads as "ABCD".
+    """
+    code = unicodedata.normalize("NFKD", code).replace("đ", "d").replace("Đ", "D")
+    code = "".join(ch for ch in code if not unicodedata.combining(ch))
+    return "".join(ch for ch in code if ch.isalnum()).upper()
 
 
 def find_entry_point(code: str) -> EntryPoint:
@@ -74,3 +81,31 @@ def check_open(entry: EntryPoint, now: datetime | None = None) -> None:
 def _aware(moment: datetime) -> datetime:
     """SQLite returns naive datetimes; everything stored is UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# Characters a person may read or type for another when copying a code from paper. Codes never
+# contain 0, O, 1, I or L, so those always stand for something else.
+CONFUSABLE = {"0": "DQ", "O": "DQ", "1": "JT7", "I": "JT7", "L": "JT7",
+              "5": "5S", "S": "S5", "2": "2Z", "Z": "Z2", "8": "8B", "B": "B8",
+              "6": "6G", "G": "G6", "U": "UV", "V": "VU"}
+MAX_VARIANTS = 729
+
+
+def resolve_typed_code(text: str) -> str | None:
+    """The one existing code a typed text means, or None (unknown or ambiguous).
+
+    An exact match (after :func:`normalise_code`) wins; otherwise every reading of confusable
+    characters is looked up in one query, and exactly one hit is accepted.
+    """
+    code = normalise_code(text)
+    if not 4 <= len(code) <= 16:
+        return None
+    if db.session.scalar(select(EntryPoint.code).filter_by(code=code)) is not None:
+        return code
+    variants = [""]
+    for ch in code:
+        variants = [v + alt for v in variants for alt in CONFUSABLE.get(ch, ch)]
+        if len(variants) > MAX_VARIANTS:
+            return None
+    hits = db.session.scalars(select(EntryPoint.code).where(EntryPoint.code.in_(variants))).all()
+    return hits[0] if len(hits) == 1 else None
