@@ -39,6 +39,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import production
     production.init_app(app)  # ProxyFix (SIPAS_TRUSTED_PROXIES) and /healthz
     _register_security_headers(app)
+    from . import hardening
+    hardening.init_app(app)  # staff-device cookie, invalid UTF-8 refused, X-Frame-Options, HSTS
     _register_error_pages(app)
 
     @app.template_filter("local_time")
@@ -95,6 +97,8 @@ def _register_error_pages(app: Flask) -> None:
     }
 
     def render(error: HTTPException):
+        if error.code == 429 and getattr(error, "response", None) is not None:
+            return error.response  # the public form came back filled in (public/views.py)
         title, message = pages.get(error.code, pages[500])
         return render_template("errors/error.html", title=title, message=message), error.code
 

@@ -25,6 +25,8 @@ def register(app: Flask) -> None:
     """Attach the project's commands to ``app.cli``."""
     app.cli.add_command(questionnaires_group)
     app.cli.add_command(demo_command)
+    from .cli_maint import register as register_maintenance
+    register_maintenance(app)  # backup, restore, maintenance purge-ip-hashes
 
 
 @click.group("questionnaires", cls=AppGroup,

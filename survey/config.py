@@ -39,11 +39,49 @@ def from_environment(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": int(env.get("SIPAS_MAX_CONTENT_LENGTH", str(256 * 1024))),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": production,
+        # Secure cookies behind TLS: on in production unless SIPAS_COOKIE_SECURE=0 says otherwise.
+        "SESSION_COOKIE_SECURE": _flag(env.get("SIPAS_COOKIE_SECURE"), production),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _flag(env.get("SIPAS_COOKIE_SECURE"), production),
+        **_integrity(env),
         "WTF_CSRF_TIME_LIMIT": None,
         "BABEL_DEFAULT_LOCALE": "vi",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Ho_Chi_Minh",
         "DISPLAY_TIMEZONE": "Asia/Ho_Chi_Minh",
+    }
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    """An on/off environment variable (1/0, true/false, yes/no); unset gives ``default``."""
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _pair(value: str | None, default: tuple[int, int]) -> tuple[int, int]:
+    """``"N/M"`` (more than N within M minutes) from the environment."""
+    if not value:
+        return default
+    n, m = value.split("/")
+    return int(n), int(m)
+
+
+def _integrity(env) -> dict:
+    """Rate limits, anti-gaming thresholds and hash retention (issue 7)."""
+    return {
+        "RATELIMIT_ENABLED": _flag(env.get("SIPAS_RATELIMIT_ENABLED"), True),
+        # Per device and per entry point first; per address only as a generous backstop.
+        "RATELIMIT_PUBLIC_DEVICE": env.get("SIPAS_RATELIMIT_PUBLIC_DEVICE", "10/minute;40/hour"),
+        "RATELIMIT_PUBLIC_ENTRY": env.get("SIPAS_RATELIMIT_PUBLIC_ENTRY", "120/minute"),
+        "RATELIMIT_PUBLIC_IP": env.get("SIPAS_RATELIMIT_PUBLIC_IP", "300/minute"),
+        "INTEGRITY_BURST_DEVICE": _pair(env.get("SIPAS_FLAG_BURST_DEVICE"), (3, 60)),
+        "INTEGRITY_BURST_ENTRY": _pair(env.get("SIPAS_FLAG_BURST_ENTRY"), (20, 10)),
+        "INTEGRITY_REPEATED_PATTERN": _pair(env.get("SIPAS_FLAG_REPEATED_PATTERN"), (3, 30)),
+        "INTEGRITY_MIN_FORM_SECONDS": int(env.get("SIPAS_FLAG_MIN_FORM_SECONDS", "8")),
+        "INTEGRITY_SECONDS_PER_ANSWER": float(env.get("SIPAS_FLAG_SECONDS_PER_ANSWER", "1.0")),
+        # Device and address hashes are cleared after this many days (sipas maintenance purge).
+        "NETWORK_HASH_RETENTION_DAYS": int(env.get("SIPAS_NETWORK_HASH_RETENTION_DAYS", "90")),
     }
 
 

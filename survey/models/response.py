@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     SmallInteger,
     String,
@@ -31,6 +32,11 @@ class Response(db.Model):
     __table_args__ = (
         CheckConstraint(f"channel IN {CHANNELS}", name="channel"),
         CheckConstraint("excluded = false OR exclusion_reason IS NOT NULL", name="exclusion"),
+        # Integrity checks (services/integrity.py) count recent responses by these keys.
+        Index("ix_responses_device_hash_submitted_at", "device_hash", "submitted_at"),
+        Index("ix_responses_ip_hash_submitted_at", "ip_hash", "submitted_at"),
+        Index("ix_responses_entry_point_id_submitted_at", "entry_point_id", "submitted_at"),
+        Index("ix_responses_answer_pattern_submitted_at", "answer_pattern", "submitted_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
@@ -51,6 +57,10 @@ class Response(db.Model):
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     form_seconds: Mapped[int | None]
     flags: Mapped[list] = mapped_column(JSON, default=list)
+    # Keyed hashes only (never the raw cookie or address); cleared after the retention period.
+    device_hash: Mapped[str | None] = mapped_column(String(32))
+    ip_hash: Mapped[str | None] = mapped_column(String(16))
+    answer_pattern: Mapped[str | None] = mapped_column(String(32))
     excluded: Mapped[bool] = mapped_column(Boolean, default=False)
     exclusion_reason: Mapped[str | None] = mapped_column(Text)
 

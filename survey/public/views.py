@@ -9,14 +9,14 @@ from flask import Blueprint, Response, abort, make_response, render_template, re
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from ..extensions import db
+from ..extensions import db, limiter
 from ..models import QuestionnaireVersion
 from ..questionnaires import NOT_APPLICABLE_LABEL
 from ..services.answers import clean_answers
 from ..services.entry_points import EntryPointUnavailable, check_open, find_entry_point
 from ..services.questionnaires import questionnaire_of
 from ..services.responses import answers_of, find_response, submit_response
-from . import tokens
+from . import device, tokens
 from .conditions import condition_css
 
 bp = Blueprint("public", __name__)
@@ -33,6 +33,9 @@ def form(code: str):
 
 
 @bp.post("/s/<code>")
+@limiter.limit(device.device_limit, key_func=device.device_key, on_breach=lambda _: _limited())
+@limiter.limit(device.entry_limit, key_func=device.entry_key, on_breach=lambda _: _limited())
+@limiter.limit(device.address_limit, key_func=device.address_key, on_breach=lambda _: _limited())
 def submit(code: str):
     """Store the answers once per submission UUID; on any problem, return the page filled in."""
     entry = _entry_or_error(code)
@@ -59,7 +62,7 @@ def submit(code: str):
         return _render_form(entry, answers, errors, status=422, raw=request.form,
                             submission=payload["u"], token=request.form["token"])
     try:
-        response, _created = submit_response(
+        response, created = submit_response(
             entry=entry, version=version, questionnaire=q, answers=answers,
             submission_uuid=payload["u"], channel="qr", language=str(get_locale()),
             form_seconds=max(0, int(time.time()) - int(payload.get("t", 0))),
@@ -67,8 +70,26 @@ def submit(code: str):
     except EntryPointUnavailable as exc:
         db.session.rollback()
         return _unavailable(exc)
+    if created:
+        device.flag_submission(response, answers)  # flags route to review, never block
     db.session.commit()
     return _receipt(entry, response)
+
+
+def _limited():
+    """A rate-limited send: the page comes back filled in (429), nothing stored."""
+    try:
+        entry = find_entry_point(str((request.view_args or {}).get("code", "")))
+    except EntryPointUnavailable:
+        return None  # the plain 429 page
+    q = questionnaire_of(entry.campaign.questionnaire_version)
+    answers, _errors = clean_answers(q, request.form.to_dict(flat=False))
+    notice = _("Có quá nhiều phiếu gửi cùng lúc. Câu trả lời của Ông/Bà vẫn còn trên trang; "
+               "vui lòng đợi một phút rồi bấm Gửi lại.")
+    payload, _expired = tokens.read(request.form.get("token", ""), entry.code)
+    token = request.form.get("token") if payload else None
+    return _render_form(entry, answers, {}, status=429, notice=notice, raw=request.form,
+                        submission=payload["u"] if payload else None, token=token)
 
 
 @bp.get("/q/<int:version_id>/when.css")
@@ -128,6 +149,7 @@ def _render_form(entry, answers, errors, status, notice=None, raw=None, submissi
     resp = make_response(html, status)
     resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax", httponly=True)
     resp.headers["Cache-Control"] = "no-store"
+    device.ensure_device_cookie(resp)
     return resp
 
 

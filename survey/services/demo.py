@@ -27,6 +27,7 @@ from ..models import (
 )
 from ..questionnaires import load_questionnaire
 from .audit import record
+from .demo_integrity import SUSPICIOUS, add_suspicious_responses
 from .entry_points import CODE_ALPHABET, new_code
 from .questionnaires import publish_questionnaire
 
@@ -116,7 +117,11 @@ def _build(n_responses: int, seed: int) -> Campaign:
             db.session.flush()
             plan.append((entry, monthly, level_sat))
     _users(city)
-    _responses(rng, q, version, campaign, plan, n_responses)
+    # A few of them are suspicious, stored and flagged through the real submission path.
+    suspicious = SUSPICIOUS if n_responses >= 10 * SUSPICIOUS else 0
+    _responses(rng, q, version, campaign, plan, n_responses - suspicious)
+    if suspicious:
+        add_suspicious_responses(rng, q, version, campaign, [entry for entry, _, _ in plan])
     record("demo.load", "demo", object_type="campaign", object_id=campaign.id,
            responses=n_responses)
     return campaign

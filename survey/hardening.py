@@ -1,0 +1,38 @@
+"""HTTP hardening shared by every blueprint (issue 7).
+
+The Content-Security-Policy and X-Content-Type-Options come from ``create_app``; this adds the
+headers for older browsers and TLS, refuses form bodies that were not valid UTF-8, and marks
+browsers that log in to the workspace as staff devices (``public/device.py``).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, abort, request
+
+REPLACEMENT = "\ufffd"  # what the form parser puts where the bytes were not UTF-8
+
+
+def init_app(app: Flask) -> None:
+    """Register the hooks on ``app``."""
+    from .public.device import remember_staff_devices
+    remember_staff_devices(app)
+    app.before_request(_refuse_broken_encoding)
+    app.after_request(_extra_headers)
+
+
+def _refuse_broken_encoding() -> None:
+    """A form body with invalid UTF-8 is refused (400) instead of being stored with U+FFFD."""
+    if request.method != "POST" or request.mimetype not in (
+            "application/x-www-form-urlencoded", "multipart/form-data"):
+        return
+    for key, values in request.form.lists():
+        if REPLACEMENT in key or any(REPLACEMENT in value for value in values):
+            abort(400)
+
+
+def _extra_headers(response):
+    """Framing refused for old browsers too; HSTS once the request came over TLS."""
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response

@@ -1,0 +1,202 @@
+"""Anti-gaming flags, computed when a response is stored; they never block a citizen.
+
+A flag routes a response to the review queue (A2's ``/admin/review``); results count excluded
+responses out and report flagged ones separately. Codes (``Response.flags``):
+
+``burst_device``     more than N responses from one device cookie (or, for a browser without
+                     the cookie, one client address) within M minutes;
+``burst_entry``      more than N responses through one entry point (QR code) within M minutes;
+``staff_session``    sent from a browser that holds a staff login or the staff-device cookie;
+``counter_network``  sent from the counter's own network (``Counter.network_cidr``);
+``repeated_pattern`` the same answers repeated more than N times in one unit within M minutes;
+``too_fast``         the form was completed in implausibly few seconds;
+``manual``           added by a reviewer (A2).
+
+Only keyed hashes are stored: the device cookie and the client address never reach the
+database in clear, and ``purge_network_hashes`` clears both after the retention period.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
+
+from ..extensions import db
+from ..models import Counter, Response
+from ..models.base import utcnow
+
+FLAG_CODES = ("burst_device", "burst_entry", "staff_session", "counter_network",
+              "repeated_pattern", "too_fast", "manual")
+# Spreadsheet programs run a text cell that starts with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the request tells about the sender (read by the web layer, never stored raw)."""
+
+    device_id: str | None = None
+    ip: str | None = None
+    staff: bool = False
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Flag thresholds: ``(N, M)`` means more than N responses within M minutes."""
+
+    burst_device: tuple[int, int] = (3, 60)
+    burst_entry: tuple[int, int] = (20, 10)
+    repeated_pattern: tuple[int, int] = (3, 30)
+    min_form_seconds: int = 8
+    seconds_per_answer: float = 1.0
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> Thresholds:
+        """Thresholds from the app config (``INTEGRITY_*`` keys, see config.py)."""
+        return cls(
+            burst_device=tuple(config.get("INTEGRITY_BURST_DEVICE", cls.burst_device)),
+            burst_entry=tuple(config.get("INTEGRITY_BURST_ENTRY", cls.burst_entry)),
+            repeated_pattern=tuple(config.get("INTEGRITY_REPEATED_PATTERN", cls.repeated_pattern)),
+            min_form_seconds=int(config.get("INTEGRITY_MIN_FORM_SECONDS", cls.min_form_seconds)),
+            seconds_per_answer=float(config.get("INTEGRITY_SECONDS_PER_ANSWER",
+                                                cls.seconds_per_answer)),
+        )
+
+
+def keyed_hash(secret: str, purpose: str, value: str, length: int) -> str:
+    """HMAC-SHA256 of ``value`` under a key derived from the app secret, truncated to hex chars."""
+    key = hashlib.sha256(f"sipas-{purpose}:{secret}".encode()).digest()
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:length]
+
+
+def answer_pattern(answers: Mapping[str, object]) -> str:
+    """A short hash of the whole set of answers (same answers, same pattern)."""
+    canonical = json.dumps(answers, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def assess_response(response: Response, answers: Mapping[str, object], signals: Signals, *,
+                    secret: str, thresholds: Thresholds) -> list[str]:
+    """Store the hashes on a just-created ``response`` and set its flags; return the new flags.
+
+    Call after ``submit_response`` created the row (it is flushed) and before the commit.
+    Earlier responses of a burst are flagged too, once, when the threshold is crossed.
+    """
+    response.device_hash = (keyed_hash(secret, "device", signals.device_id, 32)
+                            if signals.device_id else None)
+    response.ip_hash = keyed_hash(secret, "ip", signals.ip, 16) if signals.ip else None
+    response.answer_pattern = answer_pattern(answers)
+    found = []
+    if signals.staff:
+        found.append("staff_session")
+    if signals.ip and _on_counter_network(response.counter_id, signals.ip):
+        found.append("counter_network")
+    if _too_fast(response.form_seconds, len(answers), thresholds):
+        found.append("too_fast")
+    at = response.submitted_at
+    checks = [
+        ("burst_device", *_device_key(response), thresholds.burst_device),
+        ("burst_entry", Response.entry_point_id, response.entry_point_id, thresholds.burst_entry),
+        ("repeated_pattern", Response.answer_pattern, response.answer_pattern,
+         thresholds.repeated_pattern),
+    ]
+    for code, column, value, (limit, minutes) in checks:
+        if value is not None and _burst(response, code, column, value, at, limit, minutes):
+            found.append(code)
+    response.flags = sorted(set(response.flags or []) | set(found))
+    db.session.flush()
+    return found
+
+
+def _device_key(response: Response):
+    """Device cookie hash, or the address hash for a browser that refuses the cookie."""
+    if response.device_hash:
+        return Response.device_hash, response.device_hash
+    return Response.ip_hash, response.ip_hash
+
+
+def _too_fast(seconds: int | None, answered: int, thresholds: Thresholds) -> bool:
+    """Faster than a floor, or than a second per answer (nobody reads 22 questions in 10 s)."""
+    if seconds is None:
+        return False
+    return seconds < max(thresholds.min_form_seconds, thresholds.seconds_per_answer * answered)
+
+
+def _on_counter_network(counter_id: int | None, ip: str) -> bool:
+    """Whether ``ip`` is inside the counter's configured network(s) (comma-separated CIDRs)."""
+    if counter_id is None:
+        return False
+    cidrs = db.session.scalar(select(Counter.network_cidr).filter_by(id=counter_id))
+    if not cidrs:
+        return False
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    for cidr in cidrs.replace(";", ",").split(","):
+        try:
+            if cidr.strip() and address in ipaddress.ip_network(cidr.strip(), strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _burst(response: Response, code: str, column, value, at: datetime, limit: int,
+           minutes: int) -> bool:
+    """More than ``limit`` responses with ``column == value`` in the ``minutes`` before ``at``."""
+    scope = [column == value, Response.submitted_at > at - timedelta(minutes=minutes),
+             Response.submitted_at <= at, Response.id != response.id]
+    if column is Response.answer_pattern:  # the same answers only count within one unit
+        scope.append(Response.unit_id == response.unit_id)
+    earlier = db.session.scalar(select(func.count(Response.id)).where(*scope))
+    if earlier < limit:
+        return False
+    if earlier == limit:  # the threshold is crossed now: the earlier ones belong to the burst
+        _flag_earlier(scope, code)
+    return True
+
+
+def _flag_earlier(scope: list, code: str) -> None:
+    """Append ``code`` to earlier responses of a burst; a lock conflict only skips this step."""
+    rows = db.session.execute(select(Response.id, Response.flags).where(*scope)
+                              .order_by(Response.id)).all()
+    try:
+        with db.session.begin_nested():
+            for rid, flags in rows:
+                if code not in (flags or []):
+                    db.session.execute(update(Response).where(Response.id == rid)
+                                       .values(flags=sorted({*(flags or []), code}))
+                                       .execution_options(synchronize_session=False))
+    except DBAPIError:  # never let a flag cost a citizen's answer
+        pass
+
+
+def purge_network_hashes(older_than_days: int, now: datetime | None = None) -> int:
+    """Clear device and address hashes of responses older than the retention; return the count."""
+    cutoff = (now or utcnow()) - timedelta(days=older_than_days)
+    result = db.session.execute(
+        update(Response)
+        .where(Response.submitted_at < cutoff,
+               (Response.ip_hash.is_not(None)) | (Response.device_hash.is_not(None)))
+        .values(ip_hash=None, device_hash=None)
+        .execution_options(synchronize_session=False))
+    return result.rowcount or 0
+
+
+def neutralise_cell(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula gets a leading apostrophe.
+
+    Numbers, dates and None pass unchanged (exports never turn numbers into text).
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
