@@ -40,3 +40,30 @@ def login(client, username: str, password: str = PASSWORD, follow: bool = False)
     token = token_of(page.get_data(as_text=True))
     return client.post("/login", data={"csrf_token": token, "username": username,
                                        "password": password}, follow_redirects=follow)
+
+
+def make_response(campaign_id: int, unit_id: int, *, counter_id: int | None = None,
+                  entry_point_id: int | None = None, submitted_at=None, flags=None,
+                  excluded: bool = False, comment: str | None = None) -> int:
+    """One stored response (with one rated answer and an optional comment); returns its id."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from survey.models import Answer, Campaign, Response
+    campaign = db.session.get(Campaign, campaign_id)
+    version = campaign.questionnaire_version
+    response = Response(
+        submission_uuid=str(uuid.uuid4()), receipt=uuid.uuid4().hex[:8].upper(),
+        entry_point_id=entry_point_id, campaign_id=campaign_id,
+        questionnaire_version_id=version.id, questionnaire_id=version.questionnaire_id,
+        questionnaire_version=version.version, content_hash=version.content_hash,
+        unit_id=unit_id, counter_id=counter_id, channel="qr" if entry_point_id else "paper",
+        language="vi", submitted_at=submitted_at or datetime.now(UTC), flags=list(flags or []),
+        excluded=excluded, exclusion_reason="thử" if excluded else None)
+    db.session.add(response)
+    db.session.flush()
+    db.session.add(Answer(response_id=response.id, item_code="overall", rating=4, scale_points=5))
+    if comment:
+        db.session.add(Answer(response_id=response.id, item_code="comment", text=comment))
+    db.session.flush()
+    return response.id
