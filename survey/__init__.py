@@ -73,6 +73,11 @@ def _register_blueprints(app: Flask) -> None:
     """One blueprint per audience."""
     from .public.views import bp as public_bp
     app.register_blueprint(public_bp)
+    from .public.typed import bp as typed_bp
+    app.register_blueprint(typed_bp)
+    from .api import bp as api_bp
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # server-to-server, authenticated by API key, no cookies
     # The public form carries its own signed, long-lived form token (see public/tokens.py).
     csrf.exempt(public_bp)
     from . import auth

@@ -34,6 +34,12 @@ def from_environment(instance_path: str) -> dict:
         # Reverse proxies in front of the app whose X-Forwarded-* headers are believed (0 = none).
         "TRUSTED_PROXIES": int(env.get("SIPAS_TRUSTED_PROXIES", "0")),
         "PUBLIC_BASE_URL": env.get("SIPAS_PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        # /api/v1 (issue 4): requests per API key; key of the dossier-code HMAC (default: the
+        # secret key; set it separately to rotate SECRET_KEY without new codes for old dossiers);
+        # days a dossier's single-use code stays valid.
+        "API_RATE_LIMIT": env.get("SIPAS_API_RATE_LIMIT", "120/minute"),
+        "DOSSIER_HASH_KEY": env.get("SIPAS_DOSSIER_HASH_KEY") or None,
+        "DOSSIER_TOKEN_DAYS": int(env.get("SIPAS_DOSSIER_TOKEN_DAYS", "30")),
         # A citizen may open the form in the queue and send it hours later.
         "FORM_TOKEN_MAX_AGE": int(env.get("SIPAS_FORM_TOKEN_MAX_AGE", str(7 * 24 * 3600))),
         "MAX_CONTENT_LENGTH": int(env.get("SIPAS_MAX_CONTENT_LENGTH", str(256 * 1024))),

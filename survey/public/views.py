@@ -16,6 +16,7 @@ from ..services.answers import clean_answers
 from ..services.entry_points import EntryPointUnavailable, check_open, find_entry_point
 from ..services.questionnaires import questionnaire_of
 from ..services.responses import answers_of, find_response, submit_response
+from ..services.scans import record_scan
 from . import device, tokens
 from .conditions import condition_css
 
@@ -29,7 +30,11 @@ def form(code: str):
     check = _open_or_error(entry)
     if check is not None:
         return check
-    return _render_form(entry, answers={}, errors={}, status=200)
+    page = _render_form(entry, answers={}, errors={}, status=200)
+    if request.method == "GET":  # a scan; HEAD requests (link previews) are not counted
+        record_scan(entry.id)
+        db.session.commit()
+    return page
 
 
 @bp.post("/s/<code>")
