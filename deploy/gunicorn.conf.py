@@ -51,9 +51,10 @@ def post_fork(server, worker):
     """
     if not server.cfg.preload_app:
         return
-    from survey.extensions import db
-
     app = worker.app.wsgi()
+    db = getattr(app, "extensions", {}).get("sqlalchemy")  # Flask-SQLAlchemy, when the app uses it
+    if db is None:
+        return
     with app.app_context():
         for engine in db.engines.values():
             engine.dispose(close=False)

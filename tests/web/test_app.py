@@ -73,13 +73,7 @@ def test_demo_loads_once_and_prints_codes_and_logins(app, runner):
     assert first_logins == [line for line in second.output.splitlines() if " / " in line]
 
 
-def test_migrations_match_the_models(app):
-    """``sipas db upgrade`` from empty builds exactly the schema the models describe."""
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
-    with app.app_context(), db.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        assert compare_metadata(context, db.metadata) == []
+# Migrations against the models, from empty and from the first release: tests/test_migrations.py
 
 
 def test_questionnaires_load_command_is_idempotent(runner):

@@ -1,0 +1,413 @@
+"""Load benchmark: citizens' phones against gunicorn, next to the machine's practical ceiling.
+
+    .venv/bin/python benchmarks/load.py                      # PostgreSQL (throwaway) and SQLite
+    .venv/bin/python benchmarks/load.py --postgres-url postgresql+psycopg://u@127.0.0.1:5432/db
+
+For each database it migrates a fresh database with ``sipas db upgrade``, seeds a campaign with
+static QR codes, and starts two gunicorn servers with ``deploy/gunicorn.conf.py`` and the same
+settings (2 workers, access log off): SIPAS (``wsgi:app``) and the ceiling
+(``benchmarks/_ceiling_app.py``: a fixed form page and one INSERT per POST). Simulated phones
+then do what a citizen's browser does, as fast as they can: GET the form, take the signed token
+from the HTML (and the cookies), POST the answers to every question, check the receipt. Each
+concurrency level runs for a warm-up and then a fixed measured window; the table gives
+sustained submissions/s, latency percentiles of every request (GET and POST), errors (any
+non-200 answer, missing token or receipt, timeout), the ratio to the ceiling and the client's own
+CPU use (to show it is not the bottleneck). Everything listens and connects on 127.0.0.1 only;
+each run stops by itself after ``--warmup + --duration`` seconds.
+
+Requests come in as nginx would pass them on (``X-Forwarded-For`` with a different made-up
+address per submission, ``SIPAS_TRUSTED_PROXIES=1``), so per-address limits see many citizens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import random
+import re
+import resource
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+BIN = Path(sys.executable).parent
+TOKEN = re.compile(rb'name="token" value="([^"]+)"')
+TARGETS = {"ceiling": "benchmarks._ceiling_app:create_app()", "app": "wsgi:app"}
+
+
+# --- the simulated phones (run in their own processes) ------------------------------------------
+
+@dataclass
+class Tally:
+    """What one client process saw."""
+
+    submissions: int = 0  # POSTs answered with a receipt inside the measured window
+    stored: int = 0  # all POSTs answered with a receipt (warm-up included)
+    errors: int = 0
+    samples: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # seconds, requests done in the window
+    cpu: float = 0.0  # the client's own CPU seconds
+
+
+async def _exchange(port: int, raw: bytes, timeout: float) -> tuple[int, bytes, bytes]:
+    """One HTTP/1.1 request on a fresh connection (gunicorn's sync workers close it anyway)."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+    try:
+        writer.write(raw)
+        data = await asyncio.wait_for(reader.read(), timeout)
+    finally:
+        writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head[9:12] or 0), head, body
+
+
+def _cookies(head: bytes) -> str:
+    """The ``Cookie`` header a browser would send back after this response."""
+    found = re.findall(rb"^set-cookie:\s*([^=;\s]+=[^;\r\n]*)", head, re.I | re.M)
+    return "; ".join(c.decode() for c in found)
+
+
+async def _phone(port: int, codes: list[str], bodies: list[str], window: tuple[float, float],
+                 tally: Tally, timeout: float) -> None:
+    """One citizen after another: GET the form, POST the answers, until the window closes."""
+    host = f"127.0.0.1:{port}"
+    start, end = window
+    rng = random.Random()
+    while time.monotonic() < end:
+        code = rng.choice(codes)
+        ip = f"198.18.{rng.randrange(256)}.{rng.randrange(1, 255)}"  # a header value, not traffic
+        common = (f"Host: {host}\r\nUser-Agent: sipas-load\r\nAccept-Language: vi\r\n"
+                  f"X-Forwarded-For: {ip}\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n")
+        try:
+            t0 = time.monotonic()
+            status, head, page = await _exchange(port, f"GET /s/{code} HTTP/1.1\r\n{common}\r\n".encode(),
+                                                 timeout)
+            t1 = time.monotonic()
+            token = TOKEN.search(page)
+            if status != 200 or token is None:
+                raise RuntimeError(f"GET {status}")
+            body = f"{rng.choice(bodies)}&token={quote(token.group(1).decode())}".encode()
+            cookie = _cookies(head)
+            post = (f"POST /s/{code} HTTP/1.1\r\n{common}Origin: https://{host}\r\n"
+                    + (f"Cookie: {cookie}\r\n" if cookie else "")
+                    + "Content-Type: application/x-www-form-urlencoded\r\n"
+                    + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+            status, _, receipt = await _exchange(port, post, timeout)
+            t2 = time.monotonic()
+            if status != 200 or b'class="receipt"' not in receipt:
+                raise RuntimeError(f"POST {status}")
+        except (OSError, RuntimeError, TimeoutError, ValueError) as exc:
+            tally.errors += 1
+            if len(tally.samples) < 3:
+                tally.samples.append(f"{type(exc).__name__}: {exc}")
+            continue
+        tally.stored += 1
+        for begun, done in ((t0, t1), (t1, t2)):
+            if start <= done <= end:
+                tally.latencies.append(done - begun)
+        if start <= t2 <= end:
+            tally.submissions += 1
+
+
+def _client_process(port, codes, bodies, concurrency, warmup, duration, timeout, out) -> None:
+    """A process running ``concurrency`` phones on one event loop; sends its Tally to ``out``."""
+    tally = Tally()
+    now = time.monotonic()
+    window = (now + warmup, now + warmup + duration)
+
+    async def main():
+        await asyncio.gather(*(_phone(port, codes, bodies, window, tally, timeout)
+                               for _ in range(concurrency)))
+
+    asyncio.run(main())
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    tally.cpu = usage.ru_utime + usage.ru_stime
+    out.send(tally)
+    out.close()
+
+
+def load(port: int, codes: list[str], bodies: list[str], concurrency: int, warmup: float,
+         duration: float, procs: int, timeout: float) -> Tally:
+    """Run the phones in ``procs`` processes (so they do not share one core) and merge what they saw."""
+    ctx = multiprocessing.get_context("spawn")
+    shares = [concurrency // procs + (i < concurrency % procs) for i in range(procs)]
+    running = []
+    for share in filter(None, shares):
+        receive, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_client_process,
+                           args=(port, codes, bodies, share, warmup, duration, timeout, send))
+        proc.start()
+        running.append((proc, receive))
+    total = Tally()
+    for proc, receive in running:
+        part = receive.recv()
+        proc.join()
+        total.submissions += part.submissions
+        total.stored += part.stored
+        total.errors += part.errors
+        total.samples += part.samples
+        total.latencies += part.latencies
+        total.cpu += part.cpu
+    return total
+
+
+# --- databases, seed data, servers -------------------------------------------------------------
+
+@contextmanager
+def postgres(url: str | None, port: int):
+    """A fresh database: ``sipas_load`` on the given server, or a throwaway server of our own."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    folder = None
+    if url is None:
+        folder = tempfile.mkdtemp(prefix="sipas-load-pg-")
+        url = subprocess.run([str(ROOT / "scripts" / "pg-temp"), "start", folder, str(port)],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    server = make_url(url)
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS sipas_load WITH (FORCE)"))
+        conn.execute(text("CREATE DATABASE sipas_load"))
+    try:
+        yield server.set(database="sipas_load").render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text("DROP DATABASE IF EXISTS sipas_load WITH (FORCE)"))
+        admin.dispose()
+        if folder:
+            subprocess.run([str(ROOT / "scripts" / "pg-temp"), "stop", folder], check=False)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def migrate_and_seed(url: str, n_codes: int) -> list[str]:
+    """``sipas db upgrade``, then a unit, a counter, a campaign and ``n_codes`` static QR codes."""
+    env = {**os.environ, "SIPAS_DATABASE_URL": url}
+    subprocess.run([str(BIN / "sipas"), "db", "upgrade"], check=True, env=env, cwd=ROOT,
+                   capture_output=True)
+    from datetime import date
+
+    from benchmarks._ceiling_app import METADATA
+    from survey import create_app
+    from survey.extensions import db
+    from survey.models import Campaign, Counter, EntryPoint, ProcedureField, Unit
+    from survey.questionnaires import load_questionnaire
+    from survey.services.entry_points import new_code
+    from survey.services.questionnaires import publish_questionnaire
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secrets.token_hex(16)})
+    with app.app_context():
+        q = load_questionnaire("sipas-counter")
+        version, _ = publish_questionnaire(q)
+        for option in q.items["field"].options:
+            db.session.add(ProcedureField(code=option.code, name=option.code))
+        unit = Unit(code="LOAD", name="Phường Thử Tải", level="ward")
+        db.session.add(unit)
+        db.session.flush()
+        counter = Counter(unit_id=unit.id, code="Q1", name="Quầy 1")
+        campaign = Campaign(code="load", name="Đợt thử tải", questionnaire_version_id=version.id,
+                            starts_on=date(2020, 1, 1), ends_on=date(2099, 12, 31))
+        db.session.add_all([counter, campaign])
+        db.session.flush()
+        codes = [new_code() for _ in range(n_codes)]
+        db.session.add_all(EntryPoint(code=c, kind="static", campaign_id=campaign.id, unit_id=unit.id,
+                                      counter_id=counter.id) for c in codes)
+        db.session.commit()
+        METADATA.create_all(db.engine)
+        db.engine.dispose()
+    return codes
+
+
+def answer_bodies(n: int, seed: int = 1) -> list[str]:
+    """``n`` different filled-in forms for sipas-counter (urlencoded, without the token)."""
+    from survey.questionnaires import load_questionnaire
+
+    q = load_questionnaire("sipas-counter")
+    rng = random.Random(seed)
+    bodies = []
+    for _ in range(n):
+        pairs: list[tuple[str, str]] = []
+        for code, item in q.items.items():
+            if item.type in ("satisfaction", "scale"):
+                value = "na" if item.allow_na and rng.random() < 0.05 else str(rng.randint(1, item.points))
+                pairs.append((code, value))
+            elif item.type == "yes_no":
+                pairs.append((code, rng.choice("01")))
+            elif item.type == "single_choice" and rng.random() < 0.8:
+                pairs.append((code, rng.choice(item.options).code))
+            elif item.type == "multiple_choice":
+                picks = rng.sample(item.options, rng.randint(0, min(2, len(item.options))))
+                pairs += [(code, o.code) for o in picks]
+            elif item.type == "text" and code == "comment" and rng.random() < 0.3:
+                pairs.append((code, "Cán bộ hướng dẫn tận tình, thủ tục nhanh gọn."))
+        bodies.append(urlencode(pairs))
+    return bodies
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def gunicorn(target: str, url: str, workers: int, logs: Path):
+    """gunicorn with deploy/gunicorn.conf.py on 127.0.0.1; yields the port once /s/x answers."""
+    port = free_port()
+    env = {**os.environ, "SIPAS_DATABASE_URL": url, "SIPAS_BIND": f"127.0.0.1:{port}",
+           "SIPAS_WORKERS": str(workers), "SIPAS_ACCESS_LOG": "", "SIPAS_LOG_LEVEL": "warning",
+           "SIPAS_ENV": "production", "SIPAS_SECRET_KEY": secrets.token_urlsafe(32),
+           "SIPAS_TRUSTED_PROXIES": "1", "SIPAS_RATELIMIT_STORAGE_URI": "memory://"}
+    log = open(logs / f"gunicorn-{target.split(':')[0]}-{port}.log", "w")
+    proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+                             TARGETS[target]], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"gunicorn ({target}) exited; see {log.name}")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz" if target == "app"
+                                       else f"http://127.0.0.1:{port}/s/x", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+
+
+# --- report ------------------------------------------------------------------------------------
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank) in milliseconds."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return 1000 * ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+HEADER = (f"{'database':<10} {'server':<8} {'conc':>5} {'subs/s':>8} {'ratio':>6} {'p50 ms':>7} "
+          f"{'p95 ms':>7} {'p99 ms':>7} {'errors':>6} {'client CPU':>10}")
+
+
+def row(backend: str, target: str, concurrency: int, tally: Tally, duration: float,
+        ceiling: float | None) -> tuple[str, dict]:
+    """One line of the table, and its figures."""
+    rate = tally.submissions / duration
+    figures = {"rate": rate, "p99": percentile(tally.latencies, 99), "errors": tally.errors,
+               "ratio": rate / ceiling if ceiling else None}
+    ratio = f"{figures['ratio']:.2f}" if ceiling else "-"
+    line = (f"{backend:<10} {target:<8} {concurrency:>5} {rate:>8.1f} {ratio:>6} "
+            f"{percentile(tally.latencies, 50):>7.1f} {percentile(tally.latencies, 95):>7.1f} "
+            f"{figures['p99']:>7.1f} {tally.errors:>6} {tally.cpu / duration * 100:>9.0f}%")
+    return line, figures
+
+
+def main() -> int:
+    """Parse options, run every database × concurrency × server, print the table and the verdict."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--postgres-url", help="a server to use (a database sipas_load is created on it)")
+    parser.add_argument("--pg-port", type=int, default=55450, help="port of the throwaway PostgreSQL")
+    parser.add_argument("--databases", default="postgres,sqlite")
+    parser.add_argument("--concurrency", default="10,50,200")
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each run")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--client-procs", type=int, default=2, help="client processes")
+    parser.add_argument("--codes", type=int, default=500, help="static QR codes in the campaign")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    bodies = answer_bodies(200)
+    logs = Path(tempfile.mkdtemp(prefix="sipas-load-logs-"))
+    print(f"gunicorn: deploy/gunicorn.conf.py, {args.workers} sync workers, access log off; "
+          f"{args.client_procs} client processes; {args.warmup:g} s warm-up + {args.duration:g} s "
+          f"measured per run; CPUs: {os.cpu_count()}; server logs in {logs}", flush=True)
+    print(HEADER, flush=True)
+    verdicts = []
+    for backend in args.databases.split(","):
+        with _database(backend, args) as url:
+            codes = migrate_and_seed(url, args.codes)
+            with gunicorn("ceiling", url, args.workers, logs) as ceiling_port, \
+                    gunicorn("app", url, args.workers, logs) as app_port:
+                receipts = 0
+                for concurrency in levels:
+                    ceiling_rate = None
+                    for target, port in (("ceiling", ceiling_port), ("app", app_port)):
+                        tally = load(port, codes, bodies, concurrency, args.warmup, args.duration,
+                                     args.client_procs, timeout=30)
+                        line, figures = row(backend, target, concurrency, tally, args.duration,
+                                            ceiling_rate)
+                        print(line, flush=True)
+                        for sample in tally.samples:
+                            print(f"    e.g. {sample}", flush=True)
+                        if target == "ceiling":
+                            ceiling_rate = figures["rate"]
+                            continue
+                        receipts += tally.stored
+                        if backend == "postgres" and concurrency == 50:
+                            verdicts.append(figures)
+            _check_stored(url, receipts)
+    return _verdict(verdicts)
+
+
+@contextmanager
+def _database(backend: str, args):
+    """The URL of a fresh database for ``backend``."""
+    if backend == "postgres":
+        with postgres(args.postgres_url, args.pg_port) as url:
+            yield url
+    else:
+        folder = tempfile.mkdtemp(prefix="sipas-load-sqlite-")
+        try:
+            yield f"sqlite:///{folder}/load.db"
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _check_stored(url: str, receipts: int) -> None:
+    """Every receipt the phones got from SIPAS is a stored response, and there are no others."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        responses = conn.execute(text("SELECT count(*) FROM responses")).scalar()
+        answers = conn.execute(text("SELECT count(*) FROM answers")).scalar()
+    engine.dispose()
+    same = "the same as" if responses == receipts else "NOT the same as"
+    print(f"    stored: {responses} responses with {answers} answers, {same} the {receipts} receipts "
+          "the phones got", flush=True)
+
+
+def _verdict(figures: list[dict]) -> int:
+    """Print the targets at 50 concurrency on PostgreSQL; exit status 1 when one is missed."""
+    if not figures:
+        return 0
+    f = figures[0]
+    checks = [("ratio to ceiling >= 0.6", f["ratio"] is not None and f["ratio"] >= 0.6),
+              ("p99 <= 100 ms", f["p99"] <= 100), ("0 errors", f["errors"] == 0)]
+    print("targets at 50 concurrency on PostgreSQL: "
+          + "; ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks))
+    return 0 if all(ok for _, ok in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
