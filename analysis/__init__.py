@@ -12,6 +12,7 @@ Typical use::
 """
 
 from .compare import Difference, RankInterval, difference, domain_difference, rank_intervals
+from .counts import CellCounts, CountsAccumulator, analyse_counts, counts_from_values, weighted_sums
 from .design import (
     Calibration,
     Design,
@@ -48,12 +49,13 @@ from .tree import (
 from .variance import stratified_covariance, stratum_contribution
 
 __all__ = [
-    "CI_METHODS", "Block", "Breakdown", "Calibration", "CellSums", "Criterion", "Design",
-    "Difference", "DomainBlock", "Estimate", "Group", "IndexTree", "Layout", "Margin",
-    "RakingError", "RankInterval", "Report", "Stat", "TreeValues", "analyse", "answer_sets",
-    "block_covariance", "cell_sums", "clopper_pearson", "compute_block", "confidence_interval",
-    "design_weights", "difference", "domain_difference", "equal_weights", "evaluate_tree",
-    "given_weights", "korn_graubard", "logit_interval", "mean_of_units", "papi_interval", "rake",
-    "rank_intervals", "score", "score_answered", "stats_for", "stratified_covariance",
-    "stratum_contribution", "stratum_index", "t_quantile", "wald_interval", "wilson_interval",
+    "CI_METHODS", "Block", "Breakdown", "Calibration", "CellCounts", "CellSums",
+    "CountsAccumulator", "Criterion", "Design", "Difference", "DomainBlock", "Estimate", "Group",
+    "IndexTree", "Layout", "Margin", "RakingError", "RankInterval", "Report", "Stat", "TreeValues",
+    "analyse", "analyse_counts", "answer_sets", "block_covariance", "cell_sums", "clopper_pearson",
+    "compute_block", "confidence_interval", "counts_from_values", "design_weights", "difference",
+    "domain_difference", "equal_weights", "evaluate_tree", "given_weights", "korn_graubard",
+    "logit_interval", "mean_of_units", "papi_interval", "rake", "rank_intervals", "score",
+    "score_answered", "stats_for", "stratified_covariance", "stratum_contribution", "stratum_index",
+    "t_quantile", "wald_interval", "weighted_sums", "wilson_interval",
 ]

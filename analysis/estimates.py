@@ -250,8 +250,21 @@ def analyse(design: Design, tree: IndexTree, values: np.ndarray, *,
         records, mult = _records(block, tree, domains, ci_method, level, papi_intervals)
         estimates.extend(records)
         blocks.append(DomainBlock(variables, tuple(domains), block, mult))
-    settings = {
-        "weights": design.kind, "fpc": design.has_fpc, "ci_method": ci_method, "level": level,
+    settings = report_settings(design.kind, design.has_fpc, replace, tree, ci_method, level,
+                               papi_intervals)
+    if design.calibration is not None:
+        cal = design.calibration
+        settings["raking"] = {"columns": list(cal.columns), "bounds": cal.bounds,
+                              "trim": cal.trim, "iterations": cal.iterations,
+                              "variance": "GREG residuals (calibrate, calfun='raking')"}
+    return Report(tuple(estimates), settings, tuple(blocks))
+
+
+def report_settings(kind: str, fpc: bool, replace: bool, tree: IndexTree, ci_method: str,
+                    level: float, papi_intervals: bool) -> dict:
+    """The conventions a report states in its output (shared with :mod:`analysis.counts`)."""
+    return {
+        "weights": kind, "fpc": fpc, "ci_method": ci_method, "level": level,
         "papi_intervals": papi_intervals, "percent": tree.percent,
         "deff": "srswr" if replace else "srswor",
         "lonely_stratum": "adjust (survey.lonely.psu); the unit's own estimates suppressed",
@@ -260,12 +273,6 @@ def analyse(design: Design, tree: IndexTree, values: np.ndarray, *,
                      "low_n: n_answered < 30 or CI half-width > 10% of the range",
         "higher_level": "pooled with survey weights",
     }
-    if design.calibration is not None:
-        cal = design.calibration
-        settings["raking"] = {"columns": list(cal.columns), "bounds": cal.bounds,
-                              "trim": cal.trim, "iterations": cal.iterations,
-                              "variance": "GREG residuals (calibrate, calfun='raking')"}
-    return Report(tuple(estimates), settings, tuple(blocks))
 
 
 def _stratum_levels(design: Design, index: np.ndarray, n_levels: int) -> np.ndarray | None:

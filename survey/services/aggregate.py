@@ -36,7 +36,7 @@ def report_from_database(scope: Scope, *, weighting: str, breakdowns: Sequence[t
     """Dispatch to the SQL, streaming or array path (see the module docstring)."""
     if method not in METHODS:
         raise ResultsError(f"method must be one of {', '.join(METHODS)}")
-    if weighting == "raked" or method in ("arrays", "auto"):  # FIRST VERSION
+    if weighting == "raked" or method == "arrays":
         return _report_from_arrays(scope, weighting, breakdowns, margins, bounds, ci_method,
                                    level, papi_intervals)
     from .aggregate_sums import report_from_sums
