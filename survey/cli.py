@@ -27,6 +27,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(demo_command)
     from .cli_maint import register as register_maintenance
     register_maintenance(app)  # backup, restore, maintenance purge-ip-hashes
+    from .cli_qr import register as register_qr
+    register_qr(app)  # qr print|create|revoke|rotate, api-keys create|revoke|list
 
 
 @click.group("questionnaires", cls=AppGroup,
