@@ -29,6 +29,8 @@ def register(app: Flask) -> None:
     register_maintenance(app)  # backup, restore, maintenance purge-ip-hashes
     from .cli_qr import register as register_qr
     register_qr(app)  # qr print|create|revoke|rotate, api-keys create|revoke|list
+    from .cli_users import users_group
+    app.cli.add_command(users_group)  # sipas users create|reset-password|list
 
 
 @click.group("questionnaires", cls=AppGroup,

@@ -13,10 +13,12 @@ from ..extensions import db
 from ..models import Campaign
 from ..services.progress import campaign_progress
 from ..services.scope import campaign_in_scope, get_in_scope
+from . import users
 from .charts import daily_bars, thousands
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 MANAGERS = ("admin", "unit_manager")
+users.register(bp)
 
 
 @bp.before_request

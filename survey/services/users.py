@@ -115,12 +115,25 @@ def password_problems(password: str, *, username: str = "") -> list[str]:
     lowered = password.lower()
     core = lowered.rstrip("0123456789!@#$%^&*.?-_ ").lstrip("0123456789")
     common = common_passwords()
-    if lowered in common or (len(core) >= 4 and core in common) or len(set(lowered)) <= 2:
+    if (lowered in common or (len(core) >= 4 and core in common) or len(set(lowered)) <= 2
+            or _is_run(lowered)):
         problems.append(str(_l("Mật khẩu này quá phổ biến, dễ bị đoán. Hãy chọn mật khẩu khác.")))
+    elif lowered.isdigit():
+        problems.append(str(_l("Mật khẩu không được chỉ gồm chữ số (dễ đoán như ngày sinh).")))
     name = normalise_username(username)
     if name and len(name) >= 3 and name in lowered:
         problems.append(str(_l("Mật khẩu không được chứa tên đăng nhập.")))
     return problems
+
+
+RUNS = ("01234567890123456789", "98765432109876543210", "abcdefghijklmnopqrstuvwxyz",
+        "zyxwvutsrqponmlkjihgfedcba", "qwertyuiopasdfghjklzxcvbnm", "1qaz2wsx3edc4rfv5tgb6yhn",
+        "zaq12wsxcde34rfvbgt56yhn")
+
+
+def _is_run(lowered: str) -> bool:
+    """A stretch of the digits, the alphabet or a keyboard row (``123456789012``, ``qwertyuiop``)."""
+    return any(lowered in run for run in RUNS)
 
 
 def set_password(user: User, password: str) -> None:
