@@ -77,8 +77,9 @@ def submit(code: str):
         return _unavailable(exc)
     if created:
         device.flag_submission(response, answers)  # flags route to review, never block
+    page = _receipt(entry, response)  # before the commit, which would expire and reload what it shows
     db.session.commit()
-    return _receipt(entry, response)
+    return page
 
 
 def _limited():

@@ -68,6 +68,8 @@ def submit_response(
 def _field_id(entry: EntryPoint, answers: dict[str, object]) -> int | None:
     """The procedure field: the citizen's answer when given, else the one the QR code names."""
     chosen = answers.get("field")
+    if entry.field is not None and chosen == entry.field.code:  # the QR's own field: no lookup
+        return entry.field_id
     if isinstance(chosen, str):
         found = db.session.scalar(select(ProcedureField.id).filter_by(code=chosen))
         if found is not None:
