@@ -78,12 +78,18 @@ def _register_blueprints(app: Flask) -> None:
     from .api import bp as api_bp
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # server-to-server, authenticated by API key, no cookies
+    from .staff import api_keys_bp
+    from .staff import bp as staff_bp
+    app.register_blueprint(staff_bp)  # /staff: counters, posters, single-use slips
+    app.register_blueprint(api_keys_bp)  # /admin/api-keys
     # The public form carries its own signed, long-lived form token (see public/tokens.py).
     csrf.exempt(public_bp)
     from . import auth
     auth.init_app(app)  # login_manager, /login, /logout, /account/password
     from .admin.views import bp as admin_bp
     app.register_blueprint(admin_bp)
+    from .manage import bp as manage_bp
+    app.register_blueprint(manage_bp)  # /admin/units, campaigns, imports, review, audit
 
 
 def _register_error_pages(app: Flask) -> None:

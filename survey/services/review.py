@@ -214,3 +214,29 @@ def _raw(answer: Answer) -> str:
     if answer.choices is not None:
         return "; ".join(answer.choices)
     return "—"
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """What the queue shows beside each response: unit, rated answers, their mean, comments."""
+
+    unit_name: str
+    n_rated: int
+    mean_rating: float | None
+    comments: list[str]
+
+
+def queue_rows(responses: list[Response]) -> dict[int, QueueRow]:
+    """Per response of a queue page, in two queries (not one per row)."""
+    from ..models import Unit
+    if not responses:
+        return {}
+    ids = [r.id for r in responses]
+    names = dict(db.session.execute(select(Unit.id, Unit.name).where(
+        Unit.id.in_({r.unit_id for r in responses}))).all())
+    ratings = {rid: (n, mean) for rid, n, mean in db.session.execute(
+        select(Answer.response_id, func.count(Answer.rating), func.avg(Answer.rating))
+        .where(Answer.response_id.in_(ids), Answer.rating.isnot(None)).group_by(Answer.response_id))}
+    comments = comments_of(responses)
+    return {r.id: QueueRow(names.get(r.unit_id, ""), *ratings.get(r.id, (0, None)), comments.get(r.id, []))
+            for r in responses}

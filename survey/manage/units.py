@@ -1,0 +1,204 @@
+"""Units tree and import, counters, procedure fields, transaction counts."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..auth import role_required
+from ..extensions import csrf, db
+from ..models import Counter, ProcedureField, Unit
+from ..services import population as population_service
+from ..services import units as unit_service
+from ..services.imports import ImportRejected, _l
+from ..services.scope import get_in_scope, in_scope, unit_in_scope
+from .blueprint import MANAGERS, actor, bp, field_error
+from .forms import CounterForm, FieldForm, UploadForm
+
+# --- units -------------------------------------------------------------------------------------
+
+@bp.get("/units")
+@role_required(*MANAGERS)
+def units():
+    """The unit tree of the user's subtree, with the import form for admins."""
+    return _units_page(UploadForm())
+
+
+def _units_page(form: UploadForm, errors=None, status: int = 200):
+    tree = unit_service.unit_tree(current_user)
+    counts = dict(db.session.execute(
+        select(Counter.unit_id, db.func.count(Counter.id)).where(in_scope(current_user, Counter.unit_id))
+        .group_by(Counter.unit_id)).all())
+    return render_template("manage/units.html", tree=tree, counter_counts=counts, form=form,
+                           errors=errors, levels=unit_service.LEVEL_LABELS,
+                           columns=unit_service.UNIT_COLUMNS), status
+
+
+@csrf.exempt  # checked by the form itself, after the larger body limit applies (blueprint.py)
+@bp.post("/units/import")
+@role_required("admin")
+def import_units():
+    """Import the unit tree (CSV/XLSX); all or nothing, errors beside the form."""
+    form = UploadForm()
+    if not form.validate_on_submit():
+        return _units_page(form, status=422)
+    upload = form.file.data
+    try:
+        summary = unit_service.import_units(upload.read(), upload.filename or "", user=current_user,
+                                            actor=actor())
+    except ImportRejected as exc:
+        db.session.rollback()
+        return _units_page(form, errors=exc.errors, status=422)
+    db.session.commit()
+    flash(_("Đã nhập %(rows)s dòng: thêm %(created)s, cập nhật %(updated)s, không đổi %(unchanged)s.",
+            rows=summary.rows, created=summary.created, updated=summary.updated,
+            unchanged=summary.unchanged), "success")
+    return redirect(url_for("manage.units"))
+
+
+# --- counters ----------------------------------------------------------------------------------
+
+@bp.get("/counters")
+@role_required(*MANAGERS)
+def counters():
+    """Counters of the user's subtree, optionally of one unit (``?unit_id=``)."""
+    query = select(Counter).join(Unit).where(in_scope(current_user, Counter.unit_id))
+    unit = None
+    if request.args.get("unit_id"):
+        unit = get_in_scope(Unit, request.args.get("unit_id"), current_user)
+        query = query.where(Counter.unit_id == unit.id)
+    rows = db.session.scalars(query.order_by(Unit.code, Counter.code)).all()
+    return render_template("manage/counters.html", counters=rows, unit=unit)
+
+
+def _unit_choices() -> list[tuple[int, str]]:
+    return [(u.id, f"{'— ' * depth}{u.name} ({u.code})")
+            for u, depth in unit_service.unit_tree(current_user)]
+
+
+@bp.route("/counters/new", methods=["GET", "POST"])
+@role_required(*MANAGERS)
+def new_counter():
+    """Add a counter to a unit of the user's subtree."""
+    return _counter_form(None)
+
+
+@bp.route("/counters/<int:counter_id>/edit", methods=["GET", "POST"])
+@role_required(*MANAGERS)
+def edit_counter(counter_id: int):
+    """Rename a counter, change its code or network."""
+    return _counter_form(get_in_scope(Counter, counter_id, current_user))
+
+
+def _counter_form(counter: Counter | None):
+    form = CounterForm(obj=counter)
+    form.unit_id.choices = _unit_choices()
+    if counter is None and request.method == "GET" and request.args.get("unit_id", "").isdigit():
+        form.unit_id.data = int(request.args["unit_id"])
+    if form.validate_on_submit():
+        if not unit_in_scope(current_user, form.unit_id.data):
+            field_error(form, "unit_id", _l("Đơn vị nằm ngoài phạm vi quản lý của bạn."), {})
+        else:
+            unit = db.session.get(Unit, form.unit_id.data)
+            try:
+                saved = unit_service.save_counter(
+                    counter, unit=unit, code_=form.code.data, name=form.name.data,
+                    network_cidr=form.network_cidr.data, actor=actor(), user_id=current_user.id)
+            except unit_service.UnitError as exc:
+                db.session.rollback()
+                field_error(form, exc.field, exc.msgid, exc.params)
+            else:
+                db.session.commit()
+                flash(_("Đã lưu quầy «%(name)s».", name=saved.name), "success")
+                return redirect(url_for("manage.counters", unit_id=saved.unit_id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("manage/counter_form.html", form=form, counter=counter), status
+
+
+# --- procedure fields --------------------------------------------------------------------------
+
+@bp.get("/fields")
+@role_required(*MANAGERS)
+def fields():
+    """The procedure fields (a catalogue shared by every unit)."""
+    rows = db.session.scalars(select(ProcedureField).order_by(ProcedureField.code)).all()
+    return render_template("manage/fields.html", fields=rows)
+
+
+@bp.route("/fields/new", methods=["GET", "POST"])
+@role_required("admin")
+def new_field():
+    """Add a procedure field."""
+    return _field_form(None)
+
+
+@bp.route("/fields/<int:field_id>/edit", methods=["GET", "POST"])
+@role_required("admin")
+def edit_field(field_id: int):
+    """Edit a procedure field."""
+    field = db.get_or_404(ProcedureField, field_id)
+    return _field_form(field)
+
+
+def _field_form(field: ProcedureField | None):
+    form = FieldForm(obj=field)
+    if form.validate_on_submit():
+        try:
+            saved = unit_service.save_field(field, code_=form.code.data, name=form.name.data,
+                                            name_en=form.name_en.data,
+                                            procedure_code=form.procedure_code.data,
+                                            actor=actor(), user_id=current_user.id)
+        except unit_service.UnitError as exc:
+            db.session.rollback()
+            field_error(form, exc.field, exc.msgid, exc.params)
+        else:
+            db.session.commit()
+            flash(_("Đã lưu lĩnh vực «%(name)s».", name=saved.name), "success")
+            return redirect(url_for("manage.fields"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("manage/field_form.html", form=form, field=field), status
+
+
+# --- transaction counts ------------------------------------------------------------------------
+
+@bp.get("/population")
+@role_required(*MANAGERS)
+def population():
+    """Transactions per unit and month of a year, with the import form for admins."""
+    return _population_page(UploadForm())
+
+
+def _population_page(form: UploadForm, errors=None, status: int = 200):
+    year = request.args.get("year", "")
+    year = int(year) if year.isdigit() and 1900 <= int(year) <= 2999 else date.today().year
+    table = population_service.population_table(current_user, year)
+    months = [date(year, m, 1) for m in range(1, 13)]
+    return render_template("manage/population.html", table=table, months=months, year=year,
+                           form=form, errors=errors,
+                           columns=population_service.POPULATION_COLUMNS), status
+
+
+@csrf.exempt  # checked by the form itself, after the larger body limit applies (blueprint.py)
+@bp.post("/population/import")
+@role_required("admin")
+def import_population():
+    """Import transaction counts (unit × field × month); a month imported again is replaced."""
+    form = UploadForm()
+    if not form.validate_on_submit():
+        return _population_page(form, status=422)
+    upload = form.file.data
+    try:
+        summary = population_service.import_population(upload.read(), upload.filename or "",
+                                                       user=current_user, actor=actor())
+    except ImportRejected as exc:
+        db.session.rollback()
+        return _population_page(form, errors=exc.errors, status=422)
+    db.session.commit()
+    flash(_("Đã nhập %(rows)s dòng: thêm %(created)s, cập nhật %(updated)s, không đổi %(unchanged)s.",
+            rows=summary.rows, created=summary.created, updated=summary.updated,
+            unchanged=summary.unchanged), "success")
+    return redirect(url_for("manage.population"))
