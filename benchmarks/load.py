@@ -333,7 +333,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each run")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--client-procs", type=int, default=2, help="client processes")
-    parser.add_argument("--codes", type=int, default=500, help="static QR codes in the campaign")
+    parser.add_argument("--codes", type=int, default=2000, help="static QR codes in the campaign")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     bodies = answer_bodies(200)
