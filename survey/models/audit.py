@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -15,6 +15,8 @@ class AuditLog(db.Model):
     """One recorded action (imports, exclusions, exports, users, token batches, campaigns)."""
 
     __tablename__ = "audit_log"
+    # The decision history of one response (or any object) is read by object (migration 0007).
+    __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = created_at()
