@@ -31,6 +31,8 @@ def register(app: Flask) -> None:
     register_qr(app)  # qr print|create|revoke|rotate, api-keys create|revoke|list
     from .cli_users import users_group
     app.cli.add_command(users_group)  # sipas users create|reset-password|list
+    from .cli_manage import register as register_manage
+    register_manage(app)  # units import, population import
 
 
 @click.group("questionnaires", cls=AppGroup,

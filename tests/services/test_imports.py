@@ -308,3 +308,19 @@ def test_population_errors_are_all_reported_and_nothing_is_written(app):
             (3, "Mã đơn vị"), (4, "Lĩnh vực"), (5, "Tháng"), (6, "Tháng"),
             (7, "Số hồ sơ đã trả kết quả"), (8, "Số hồ sơ đã trả kết quả"), (9, "Tháng")]
         assert _snapshot() == before
+
+
+def test_command_line_imports_print_rows_and_columns(app, runner, tmp_path):
+    with app.app_context():
+        bad = runner.invoke(args=["units", "import", str(FIXTURES / "units-bad-row.csv")])
+        assert bad.exit_code == 1
+        assert "units-bad-row.csv:5: «Cấp»: Giá trị «Quận huyện gì đó» không hợp lệ" in bad.output
+        assert db.session.scalar(select(func.count(Unit.id))) == 0
+        good = runner.invoke(args=["units", "import", str(FIXTURES / "units.csv")])
+        assert good.exit_code == 0 and "6 rows: 6 created" in good.output
+        _fields()
+        db.session.commit()
+        counts = runner.invoke(args=["population", "import", str(FIXTURES / "population.csv")])
+        assert counts.exit_code == 0, counts.output
+        again = runner.invoke(args=["population", "import", str(FIXTURES / "population.csv")])
+        assert "5 unchanged" in again.output
