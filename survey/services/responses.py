@@ -36,11 +36,24 @@ def submit_response(
 
     The insert runs in a savepoint so that a concurrent duplicate (unique UUID) or a
     single-use code consumed by someone else a moment earlier leaves the session usable.
+    The stored response is looked up only when the insert cannot go ahead (the unique UUID
+    refused it, or the code no longer takes answers), so a first submission costs no extra query.
     """
-    existing = find_response(submission_uuid)
-    if existing is not None:
-        return existing, False
     now = now or utcnow()
+    try:
+        return _insert(entry, version, questionnaire, answers, submission_uuid, channel, language,
+                       form_seconds, now), True
+    except (IntegrityError, EntryPointUnavailable):
+        existing = find_response(submission_uuid)
+        if existing is None:
+            raise
+        return existing, False
+
+
+def _insert(entry: EntryPoint, version: QuestionnaireVersion, questionnaire: Questionnaire,
+            answers: dict[str, object], submission_uuid: str, channel: str, language: str,
+            form_seconds: int | None, now: datetime) -> Response:
+    """Check the code is open, then insert the response and its answers in a savepoint."""
     check_open(entry, now)
     response = Response(
         submission_uuid=submission_uuid, receipt=_receipt(), entry_point_id=entry.id,
@@ -51,18 +64,12 @@ def submit_response(
         form_seconds=form_seconds, flags=[], excluded=False,
     )
     response.answers = [_answer_row(questionnaire, code, value) for code, value in answers.items()]
-    try:
-        with db.session.begin_nested():
-            if entry.kind == "single_use":
-                _consume(entry, now)
-            db.session.add(response)
-            db.session.flush()
-    except IntegrityError:
-        existing = find_response(submission_uuid)
-        if existing is None:
-            raise
-        return existing, False
-    return response, True
+    with db.session.begin_nested():
+        if entry.kind == "single_use":
+            _consume(entry, now)
+        db.session.add(response)
+        db.session.flush()
+    return response
 
 
 def _field_id(entry: EntryPoint, answers: dict[str, object]) -> int | None:
