@@ -22,6 +22,7 @@ NAV = [
     ("manage.audit", _l("Nhật ký"), ("admin",)),
     ("admin.users", _l("Tài khoản"), MANAGERS),
     ("staff.index", _l("Quầy của tôi"), ALL),
+    ("apikeys.index", _l("Khóa API"), ("admin",)),
 ]
 
 
