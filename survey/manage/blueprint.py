@@ -11,7 +11,7 @@ from flask import Blueprint, request
 from flask_login import current_user
 
 from ..auth import role_required
-from ..services.imports import MAX_BYTES, display
+from ..services.imports import MAX_BYTES, _l, display
 
 bp = Blueprint("manage", __name__, url_prefix="/admin")
 MANAGERS = ("admin", "unit_manager")
@@ -45,3 +45,23 @@ def field_error(form, name: str | None, msgid: str, params: dict) -> None:
     target = form._fields.get(name) if name else None
     target = target or next(f for f in form if f.type not in ("CSRFTokenField", "HiddenField"))
     target.errors = [*target.errors, display(msgid, **params)]
+
+
+def commit() -> bool:
+    """Commit the request's changes; on a conflict with a concurrent change, roll back and say so.
+
+    Services check uniqueness first, so this only happens when two people save the same thing
+    at the same moment; the database constraint decides, and nothing half-written remains.
+    """
+    from flask import flash
+    from sqlalchemy.exc import IntegrityError
+
+    from ..extensions import db
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        flash(display(_l("Dữ liệu vừa được người khác thay đổi cùng lúc; không có gì được ghi. "
+                         "Vui lòng thử lại.")), "error")
+        return False
+    return True

@@ -11,7 +11,7 @@ from ..extensions import db
 from ..models import Campaign
 from ..services import campaigns as campaign_service
 from ..services import units as unit_service
-from .blueprint import MANAGERS, actor, bp, field_error
+from .blueprint import MANAGERS, actor, bp, commit, field_error
 from .forms import CampaignForm, TargetsForm
 
 
@@ -65,9 +65,10 @@ def _campaign_form(campaign: Campaign | None):
             field_error(form, "margin_percent" if exc.field == "margin_of_error" else exc.field,
                         exc.msgid, exc.params)
         else:
-            db.session.commit()
-            flash(_("Đã lưu đợt khảo sát «%(name)s».", name=saved.name), "success")
-            return redirect(url_for("manage.targets", campaign_id=saved.id))
+            name, saved_id = saved.name, saved.id
+            if commit():
+                flash(_("Đã lưu đợt khảo sát «%(name)s».", name=name), "success")
+                return redirect(url_for("manage.targets", campaign_id=saved_id))
     status = 422 if request.method == "POST" else 200
     return render_template("manage/campaign_form.html", form=form, campaign=campaign), status
 

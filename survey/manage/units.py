@@ -16,7 +16,7 @@ from ..services import population as population_service
 from ..services import units as unit_service
 from ..services.imports import ImportRejected, _l
 from ..services.scope import get_in_scope, in_scope, unit_in_scope
-from .blueprint import MANAGERS, actor, bp, field_error
+from .blueprint import MANAGERS, actor, bp, commit, field_error
 from .forms import CounterForm, FieldForm, UploadForm
 
 # --- units -------------------------------------------------------------------------------------
@@ -53,7 +53,8 @@ def import_units():
     except ImportRejected as exc:
         db.session.rollback()
         return _units_page(form, errors=exc.errors, status=422)
-    db.session.commit()
+    if not commit():
+        return _units_page(form, status=409)
     flash(_("Đã nhập %(rows)s dòng: thêm %(created)s, cập nhật %(updated)s, không đổi %(unchanged)s.",
             rows=summary.rows, created=summary.created, updated=summary.updated,
             unchanged=summary.unchanged), "success")
@@ -112,9 +113,10 @@ def _counter_form(counter: Counter | None):
                 db.session.rollback()
                 field_error(form, exc.field, exc.msgid, exc.params)
             else:
-                db.session.commit()
-                flash(_("Đã lưu quầy «%(name)s».", name=saved.name), "success")
-                return redirect(url_for("manage.counters", unit_id=saved.unit_id))
+                unit_id, name = saved.unit_id, saved.name
+                if commit():
+                    flash(_("Đã lưu quầy «%(name)s».", name=name), "success")
+                    return redirect(url_for("manage.counters", unit_id=unit_id))
     status = 422 if request.method == "POST" else 200
     return render_template("manage/counter_form.html", form=form, counter=counter), status
 
@@ -156,9 +158,10 @@ def _field_form(field: ProcedureField | None):
             db.session.rollback()
             field_error(form, exc.field, exc.msgid, exc.params)
         else:
-            db.session.commit()
-            flash(_("Đã lưu lĩnh vực «%(name)s».", name=saved.name), "success")
-            return redirect(url_for("manage.fields"))
+            name = saved.name
+            if commit():
+                flash(_("Đã lưu lĩnh vực «%(name)s».", name=name), "success")
+                return redirect(url_for("manage.fields"))
     status = 422 if request.method == "POST" else 200
     return render_template("manage/field_form.html", form=form, field=field), status
 
@@ -197,7 +200,8 @@ def import_population():
     except ImportRejected as exc:
         db.session.rollback()
         return _population_page(form, errors=exc.errors, status=422)
-    db.session.commit()
+    if not commit():
+        return _population_page(form, status=409)
     flash(_("Đã nhập %(rows)s dòng: thêm %(created)s, cập nhật %(updated)s, không đổi %(unchanged)s.",
             rows=summary.rows, created=summary.created, updated=summary.updated,
             unchanged=summary.unchanged), "success")

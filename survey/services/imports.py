@@ -28,6 +28,7 @@ from flask_babel import gettext
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 200_000
+MAX_COLUMNS = 100
 MAX_REPORTED_ERRORS = 200
 
 
@@ -208,7 +209,12 @@ def _read_xlsx(data: bytes) -> Table:
                                        {"error": str(exc)})]) from None
     try:
         sheet = book.worksheets[0]
-        rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+        rows = []
+        # Bounded: a small compressed workbook can declare millions of rows or columns.
+        for row in sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS):
+            rows.append(list(row))
+            if len(rows) > MAX_ROWS + 1:
+                break
     finally:
         book.close()
     if not rows:

@@ -70,7 +70,7 @@ def test_every_management_page_renders_for_an_admin(client, world):
         html = response.get_data(as_text=True)
         assert '<html lang="vi">' in html and "manage.css" in html, url
     english = client.get("/admin/units?lang=en").get_data(as_text=True)
-    assert '<html lang="en">' in english
+    assert '<html lang="en">' in english and "Unit tree" in english and "Import the unit tree" in english
 
 
 def test_unit_csv_with_a_bad_row_is_rejected_whole_on_the_page(app, client, world):
