@@ -2,12 +2,13 @@
 
 The Content-Security-Policy and X-Content-Type-Options come from ``create_app``; this adds the
 headers for older browsers and TLS, refuses form bodies that were not valid UTF-8, and marks
-browsers that log in to the workspace as staff devices (``public/device.py``).
+browsers that log in to the workspace as staff devices (``public/device.py``). NUL characters
+are refused everywhere: PostgreSQL cannot store them, and no browser sends them.
 """
 
 from __future__ import annotations
 
-from flask import Flask, abort, request
+from flask import Flask, abort, current_app, request
 
 REPLACEMENT = "\ufffd"  # what the form parser puts where the bytes were not UTF-8
 
@@ -16,8 +17,18 @@ def init_app(app: Flask) -> None:
     """Register the hooks on ``app``."""
     from .public.device import remember_staff_devices
     remember_staff_devices(app)
+    app.before_request(_refuse_nul)
     app.before_request(_refuse_broken_encoding)
     app.after_request(_extra_headers)
+
+
+def _refuse_nul() -> None:
+    """NUL in the path, query or a JSON body is refused (400): PostgreSQL cannot store it."""
+    if "\x00" in request.path or "%00" in request.query_string.decode("latin-1"):
+        abort(400)
+    if request.is_json and request.content_length and (
+            b"\\u0000" in request.get_data(cache=True) or b"\x00" in request.get_data(cache=True)):
+        abort(400)
 
 
 def _refuse_broken_encoding() -> None:
@@ -25,8 +36,10 @@ def _refuse_broken_encoding() -> None:
     if request.method != "POST" or request.mimetype not in (
             "application/x-www-form-urlencoded", "multipart/form-data"):
         return
+    if len(request.form) > current_app.config.get("MAX_FORM_FIELDS", 500):
+        abort(413)  # no questionnaire has this many questions
     for key, values in request.form.lists():
-        if REPLACEMENT in key or any(REPLACEMENT in value for value in values):
+        if any(REPLACEMENT in text or "\x00" in text for text in (key, *values)):
             abort(400)
 
 
