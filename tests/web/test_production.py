@@ -180,3 +180,115 @@ def test_a_rate_limit_counted_by_one_app_server_holds_in_the_other(app, redis_ur
             proc.terminate()
         for proc, _ in servers:
             proc.wait(15)
+
+
+# --- nginx (deploy/nginx.conf) in front of gunicorn ---------------------------------------------
+
+PROBE = """
+from flask import request
+from survey import create_app
+
+app = create_app()
+
+
+@app.get("/_probe")
+def probe():
+    return {"addr": request.remote_addr, "scheme": request.scheme, "host": request.host}
+"""
+
+
+LETSENCRYPT = "/etc/letsencrypt/live/khaosat.example.gov.vn"
+
+
+def _nginx_site(tmp_path: Path, http: int, https: int, upstream: int) -> Path:
+    """deploy/nginx.conf with this machine's ports, a self-signed certificate and this checkout."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=khaosat.example.gov.vn", "-keyout", str(tmp_path / "key.pem"),
+                    "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True)
+    site = (ROOT / "deploy" / "nginx.conf").read_text()
+    for old, new in [("listen 80;", f"listen 127.0.0.1:{http};"),
+                     ("listen 443 ssl http2;", f"listen 127.0.0.1:{https} ssl http2;"),
+                     (f"{LETSENCRYPT}/fullchain.pem", str(tmp_path / "cert.pem")),
+                     (f"{LETSENCRYPT}/privkey.pem", str(tmp_path / "key.pem")),
+                     ("/srv/sipas/survey/static/", f"{ROOT}/survey/static/"),
+                     ("server 127.0.0.1:8000", f"server 127.0.0.1:{upstream}")]:
+        assert old in site, old
+        site = site.replace(old, new)
+    site = "\n".join(line for line in site.splitlines() if "listen [::]" not in line)
+    (tmp_path / "sipas.conf").write_text(site)
+    main = tmp_path / "nginx.conf"
+    main.write_text(
+        ("user root;\n" if os.geteuid() == 0 else "")
+        + f"daemon off;\npid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        + "http {\n  include /etc/nginx/mime.types;\n  access_log off;\n"
+        + "".join(f"  {kind}_temp_path {tmp_path}/{kind};\n"
+                  for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        + f"  include {tmp_path}/sipas.conf;\n}}\n")
+    return main
+
+
+def _fetch(url: str, headers: dict | None = None):
+    """(status, headers, body) of a GET over TLS to our self-signed nginx, without following redirects."""
+    import ssl
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), NoRedirect)
+    try:
+        with opener.open(urllib.request.Request(url, headers=headers or {}), timeout=10) as resp:
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def test_nginx_example_serves_static_files_and_passes_the_real_client_on(app, tmp_path):
+    """deploy/nginx.conf as shipped (ports, certificate and paths swapped) in front of gunicorn."""
+    if app.config["BACKEND"] != "sqlite":
+        pytest.skip("the proxy in front is the same for both databases")
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but nginx is missing (apt-get install nginx)")
+        pytest.skip("nginx is not installed (apt-get install nginx)")
+    (tmp_path / "probe_wsgi.py").write_text(PROBE)
+    upstream, http, https = _free_port(), _free_port(), _free_port()
+    env = {**os.environ, "SIPAS_SECRET_KEY": "x" * 32, "SIPAS_INSTANCE_PATH": str(tmp_path),
+           "SIPAS_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SIPAS_TRUSTED_PROXIES": "1",
+           "SIPAS_WORKERS": "1", "SIPAS_ACCESS_LOG": "", "SIPAS_BIND": f"127.0.0.1:{upstream}"}
+    gunicorn = subprocess.Popen(
+        [str(GUNICORN), "-c", str(CONF), "--pythonpath", str(tmp_path), "probe_wsgi:app"], env=env,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    conf = _nginx_site(tmp_path, http, https, upstream)
+    checked = subprocess.run([nginx, "-t", "-c", str(conf)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    proxy = subprocess.Popen([nginx, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"https://127.0.0.1:{https}"
+    try:
+        _wait_until_up(f"http://127.0.0.1:{upstream}/healthz", gunicorn)
+        for _ in range(50):
+            if (tmp_path / "nginx.pid").exists():
+                break
+            time.sleep(0.1)
+        status, _, body = _fetch(f"{base}/healthz")
+        assert status == 200 and b'"status":"ok"' in body.replace(b" ", b"")
+        # A client's own X-Forwarded-For is replaced, not believed; the scheme is https.
+        status, _, body = _fetch(f"{base}/_probe", {"X-Forwarded-For": "203.0.113.66"})
+        assert (status, body.replace(b" ", b"").strip()) == (
+            200, b'{"addr":"127.0.0.1","host":"127.0.0.1:%d","scheme":"https"}' % https)
+        # Static files come from disk, compressed and cacheable; pages are compressed too.
+        status, headers, _ = _fetch(f"{base}/static/public/form.css", {"Accept-Encoding": "gzip"})
+        assert status == 200 and headers["Content-Encoding"] == "gzip"
+        assert "public" in headers["Cache-Control"] and "max-age=86400" in headers["Cache-Control"]
+        status, headers, _ = _fetch(f"{base}/s/NOSUCHCODE", {"Accept-Encoding": "gzip"})
+        assert status == 404 and headers["Content-Encoding"] == "gzip"
+        status, headers, _ = _fetch(f"http://127.0.0.1:{http}/s/ABC")
+        assert status == 301 and headers["Location"].startswith("https://")
+    finally:
+        proxy.terminate()
+        gunicorn.terminate()
+        proxy.wait(10)
+        gunicorn.wait(15)
