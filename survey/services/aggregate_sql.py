@@ -10,10 +10,12 @@ each item's slot, shift and ``lo``, so no per-item ``CASE`` runs on every answer
 The *grouped* query then decodes the slots, forms the criterion scores ``y`` (as integers:
 top-2 box ``v ≥ K − lo``; scaled scores times their denominator) and answered indicators ``r``,
 and sums per stratum × domain (``GROUP BY GROUPING SETS``) the co-response cross-products the
-variance needs.  Four cross-products of a criterion pair come out of one ``SUM`` of two packed
-integers ``a_j = r_j + y_j B`` and ``b_k = r_k + y_k B²``:
-``a_j b_k = r_j r_k + y_j r_k B + r_j y_k B² + y_j y_k B³``; with ``B`` larger than any cell's
-``Σ y r`` the four sums are read back exactly as base-``B`` digits of the (numeric) total.
+variance needs.  Two cross-products of a criterion pair come out of one 32-bit ``SUM``: with
+``q_j = r_j + y_j 2^W``, ``Σ q_j r_k = Σ r_j r_k + 2^W Σ y_j r_k`` and
+``Σ q_j y_k = Σ r_j y_k + 2^W Σ y_j y_k``; ``2^W`` exceeds any cell's low sum, so both are read
+back exactly.  Each row value fits an ``integer`` and PostgreSQL sums integers into a 64-bit
+state, several times faster than summing ``bigint`` (a 128-bit state); see
+``docs/design-notes.md`` for the measurements that chose this.
 """
 
 from __future__ import annotations
@@ -74,32 +76,38 @@ def variable_column(name: str) -> str:
 def pivot_sql(pivot: Pivot, dialect: str, include_flagged: bool) -> str:
     """One row per included response: ``h`` (unit id), variables, slots ``s0..``.
 
-    Parameters ``:campaign`` (id) and ``:item0..`` (item codes) are bound by the caller.
+    Answers are packed per response first (``GROUP BY response_id`` over ``answers`` alone,
+    semi-joined to the campaign's included responses), and only the packed rows are joined to
+    ``responses``: joining each of the ~25 answer rows of a response to ``responses`` costs
+    more (see ``docs/design-notes.md``).  Parameters ``:campaign``, ``:item0..`` and
+    ``:var0..`` are bound by the caller (:func:`pivot_params`).
     """
     agg = "bit_or" if dialect == "postgresql" else "SUM"
-    values = ", ".join(f"(:item{n}, {i.slot}, {i.shift}, {i.lo})"
-                       for n, i in enumerate(pivot.items))
+    var_items = [v for v in pivot.variables if v not in BUILTIN]
+    values = ", ".join([f"(:item{n}, {i.slot}, {i.shift}, {i.lo})"
+                        for n, i in enumerate(pivot.items)]
+                       + [f"(:var{n}, -1, 0, 0)" for n in range(len(var_items))])
     slots = [f"{agg}((CAST(COALESCE(a.rating, a.number) AS BIGINT) - m.lo + 1) << m.shift) "
              f"FILTER (WHERE m.slot = {s}) AS s{s}" for s in range(pivot.n_slots)]
-    cols, group = ["r.unit_id AS h"], ["r.id", "r.unit_id"]
-    var_items = [v for v in pivot.variables if v not in BUILTIN]
+    packed = ["a.response_id"] + slots
+    cols = ["r.unit_id AS h"]
     for name in pivot.variables:
         if name in BUILTIN:
             cols.append(f"{BUILTIN[name]} AS {variable_column(name)}")
-            group.append(BUILTIN[name])
     for n, name in enumerate(var_items):
-        cols.append(f"MAX(COALESCE(a.choice, CAST(a.number AS VARCHAR))) "
-                    f"FILTER (WHERE a.item_code = :var{n}) AS {variable_column(name)}")
-    wanted = ", ".join([f":item{n}" for n in range(len(pivot.items))]
-                       + [f":var{n}" for n in range(len(var_items))])
-    flags = "" if include_flagged else \
-        " AND (r.flags IS NULL OR json_array_length(r.flags) = 0)"
-    return (f"WITH m(item, slot, shift, lo) AS (VALUES {values}) "
-            f"SELECT {', '.join(cols + slots)} FROM responses r "
-            f"LEFT JOIN answers a ON a.response_id = r.id AND a.item_code IN ({wanted}) "
-            f"LEFT JOIN m ON m.item = a.item_code "
-            f"WHERE r.campaign_id = :campaign AND r.excluded = false{flags} "
-            f"GROUP BY {', '.join(group)}")
+        packed.append(f"MAX(COALESCE(a.choice, CAST(a.number AS VARCHAR))) "
+                      f"FILTER (WHERE a.item_code = :var{n}) AS {variable_column(name)}")
+        cols.append(f"p.{variable_column(name)}")
+    cols += [f"p.s{s}" for s in range(pivot.n_slots)]
+    where = "r.campaign_id = :campaign AND r.excluded = false"
+    if not include_flagged:
+        where += " AND (r.flags IS NULL OR json_array_length(r.flags) = 0)"
+    return (f"WITH m(item, slot, shift, lo) AS (VALUES {values}), "
+            f"p AS (SELECT {', '.join(packed)} FROM answers a JOIN m ON m.item = a.item_code "
+            f"WHERE a.response_id IN (SELECT r.id FROM responses r WHERE {where}) "
+            f"GROUP BY a.response_id) "
+            f"SELECT {', '.join(cols)} FROM responses r LEFT JOIN p ON p.response_id = r.id "
+            f"WHERE {where}")
 
 
 def pivot_params(pivot: Pivot, campaign_id: int) -> dict:
@@ -130,31 +138,31 @@ def score_sql(nib: str, crit, lo: int) -> tuple[str, int, float]:
 
 
 def grouped_sql(pivot: Pivot, tree: IndexTree, sets: Sequence[Sequence[str]], group_sets: list,
-                base: int, pivot_text: str) -> tuple[str, list[tuple[int, int]]]:
+                width: int, pivot_text: str) -> tuple[str, list[tuple[int, int]]]:
     """Per-cell sums over the pivot, ``GROUP BY GROUPING SETS``; returns (SQL, pairs).
 
-    Columns: ``g`` (GROUPING mask over the variables), ``h``, the variables, ``n``, one packed
-    ``SUM(a_j b_k)`` per criterion pair ``j ≤ k`` (in ``pairs`` order), ``SUM(x)`` and
-    ``SUM(x²)`` per mean-score criterion, then one count per multi-criterion answer set.
+    Columns: ``g`` (GROUPING mask over the variables), ``h``, the variables, ``n``, then per
+    criterion pair ``j ≤ k`` (in ``pairs`` order) ``SUM(q_j r_k)`` and ``SUM(q_j y_k)`` with
+    ``q_j = r_j + y_j 2^width``, ``SUM(x)`` and ``SUM(x²)`` per mean-score criterion, and one
+    count per multi-criterion answer set.  ``OFFSET 0`` keeps PostgreSQL from inlining the
+    per-row columns into every aggregate that uses them (each is computed once per row).
     """
     var_cols = [variable_column(v) for v in pivot.variables]
-    nib, ab = [], []
+    nib, cols = [], []
     for k, crit in enumerate(tree.criteria):
         item = pivot.item(crit.item)
-        slot = f"COALESCE(p.s{item.slot}, 0)"
-        nib.append(f"(({slot} >> {item.shift}) & 15) AS n{k}")
+        nib.append(f"((COALESCE(p.s{item.slot}, 0) >> {item.shift}) & 15)::integer AS n{k}")
         score, _, _ = score_sql(f"q.n{k}", crit, item.lo)
-        r = f"CASE WHEN q.n{k} > 0 THEN 1 ELSE 0 END"
-        ab.append(f"CAST({r} AS BIGINT) + ({score}) * {base} AS a{k}")
-        ab.append(f"CAST({r} AS BIGINT) + ({score}) * {base * base} AS b{k}")
+        cols.append(f"CASE WHEN q.n{k} > 0 THEN 1 ELSE 0 END AS r{k}")
+        cols.append(f"({score}) AS y{k}")
         if crit.has_mean_score:
-            ab.append(f"CASE WHEN q.n{k} > 0 THEN q.n{k} + {item.lo - 1} ELSE 0 END AS x{k}")
-    masks = []
-    for s in range(pivot.n_slots):
-        masks.append(f"COALESCE(p.s{s}, 0) AS s{s}")
+            cols.append(f"CASE WHEN q.n{k} > 0 THEN q.n{k} + {item.lo - 1} ELSE 0 END AS x{k}")
     k_count = len(tree.criteria)
+    qcols = [f"t.r{k} + t.y{k} * {1 << width} AS q{k}" for k in range(k_count)]
     pairs = [(j, k) for j in range(k_count) for k in range(j, k_count)]
-    aggs = ["COUNT(*) AS n"] + [f"SUM(a{j} * b{k})" for j, k in pairs]
+    aggs = ["COUNT(*) AS n"]
+    for j, k in pairs:
+        aggs += [f"SUM(q{j} * r{k})", f"SUM(q{j} * y{k})"]
     for k, crit in enumerate(tree.criteria):
         if crit.has_mean_score:
             aggs += [f"SUM(x{k})", f"SUM(x{k} * x{k})"]
@@ -165,12 +173,16 @@ def grouped_sql(pivot: Pivot, tree: IndexTree, sets: Sequence[Sequence[str]], gr
     grouping = f"GROUPING({', '.join(var_cols)})" if var_cols else "0"
     sets_sql = ", ".join("(" + ", ".join(["h"] + [variable_column(v) for v in gs]) + ")"
                          for gs in group_sets)
-    inner_cols = ", ".join(["p.h"] + [f"p.{c}" for c in var_cols] + masks + nib)
-    mid_cols = ", ".join(["q.h"] + [f"q.{c}" for c in var_cols]
-                         + [f"q.s{s}" for s in range(pivot.n_slots)] + ab)
-    sql = (f"SELECT {grouping} AS g, h, {', '.join(var_cols + aggs)} "
-           f"FROM (SELECT {mid_cols} FROM (SELECT {inner_cols} FROM ({pivot_text}) p) q) t "
-           f"GROUP BY GROUPING SETS ({sets_sql})")
+    slots = [f"s{s}" for s in range(pivot.n_slots)]
+    keys = ["h"] + var_cols
+    inner = ", ".join([f"p.{c}" for c in keys]
+                      + [f"COALESCE(p.{s}, 0) AS {s}" for s in slots] + nib)
+    middle = ", ".join([f"q.{c}" for c in keys + slots] + cols)
+    outer = ", ".join([f"t.{c}" for c in keys + slots]
+                      + [f"t.{c.split(' AS ')[1]}" for c in cols] + qcols)
+    sql = (f"SELECT {grouping} AS g, h, {', '.join(var_cols + aggs)} FROM ("
+           f"SELECT {outer} FROM (SELECT {middle} FROM (SELECT {inner} FROM ({pivot_text}) p "
+           f"OFFSET 0) q OFFSET 0) t OFFSET 0) u GROUP BY GROUPING SETS ({sets_sql})")
     return sql, pairs
 
 
