@@ -12,7 +12,7 @@ from ..models import Campaign
 from ..services import campaigns as campaign_service
 from ..services import units as unit_service
 from .blueprint import MANAGERS, actor, bp, commit, field_error
-from .forms import CampaignForm, TargetsForm
+from .forms import CampaignForm, TargetForm, TargetsForm
 
 
 @bp.get("/campaigns")
@@ -101,4 +101,21 @@ def targets(campaign_id: int):
     rows = campaign_service.target_rows(campaign, current_user, first, last)
     status = 422 if request.method == "POST" else 200
     return render_template("manage/targets.html", campaign=campaign, rows=rows, form=form,
-                           editable=editable, first=first, last=last), status
+                           editable=editable, first=first, last=last, one=TargetForm()), status
+
+
+@bp.post("/campaigns/<int:campaign_id>/targets/<int:unit_id>")
+@role_required("admin")
+def set_target(campaign_id: int, unit_id: int):
+    """Set one unit's target by hand (recorded in the audit log)."""
+    campaign = campaign_service.get_campaign(campaign_id, current_user)
+    if not campaign_service.can_edit(campaign, current_user):
+        abort(403)
+    form = TargetForm()
+    if not form.validate_on_submit():
+        flash(_("Chỉ tiêu phải là số nguyên không âm."), "error")
+        return redirect(url_for("manage.targets", campaign_id=campaign.id))
+    campaign_service.set_target(campaign, unit_id, form.target_n.data, user=current_user, actor=actor())
+    if commit():
+        flash(_("Đã lưu chỉ tiêu."), "success")
+    return redirect(url_for("manage.targets", campaign_id=campaign.id))

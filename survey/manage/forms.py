@@ -9,6 +9,7 @@ from wtforms import (
     DateField,
     FloatField,
     HiddenField,
+    IntegerField,
     MonthField,
     SelectField,
     SelectMultipleField,
@@ -74,6 +75,12 @@ class TargetsForm(FlaskForm):
 
     first_month = MonthField(_l("Từ tháng"), validators=[DataRequired(REQUIRED)])
     last_month = MonthField(_l("Đến tháng"), validators=[DataRequired(REQUIRED)])
+
+
+class TargetForm(FlaskForm):
+    """One unit's target set by hand (empty = no target)."""
+
+    target_n = IntegerField(_l("Chỉ tiêu"), validators=[Optional(), NumberRange(0, 10**7)])
 
 
 class DecisionForm(FlaskForm):

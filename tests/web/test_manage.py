@@ -267,3 +267,38 @@ def test_campaign_form_and_targets(app, client, world):
     assert done.status_code == 302
     with app.app_context():
         assert db.session.scalar(select(CampaignUnit.target_n).filter_by(campaign_id=new.id)) == 286
+
+
+def test_a_target_set_by_hand_is_stored_and_audited(app, client, world):
+    _as(client, "noivu")
+    url = f"/admin/campaigns/{world['campaign']}/targets"
+    token = _token(client, url)
+    done = client.post(f"{url}/{world['w2']}", data={"csrf_token": token, "target_n": "55"})
+    assert done.status_code == 302
+    bad = client.post(f"{url}/{world['w2']}", data={"csrf_token": token, "target_n": "-3"})
+    assert bad.status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(CampaignUnit.target_n).filter_by(unit_id=world["w2"])) == 55
+        entry = db.session.scalar(select(AuditLog).filter_by(action="campaign.target"))
+        assert entry.details == {"unit_id": world["w2"], "before": 10, "after": 55}
+    assert "Chỉ tiêu phải là số nguyên không âm" in client.get(url).get_data(as_text=True)
+    manager = _as(app.test_client(), "truong.t1")
+    token = _token(manager, url)
+    denied = manager.post(f"{url}/{world['t1']}", data={"csrf_token": token, "target_n": "1"})
+    assert denied.status_code == 403
+
+
+def test_population_xlsx_upload_with_errors_beside_the_form(app, client, world):
+    from openpyxl import Workbook
+    _as(client, "noivu")
+    book = Workbook()
+    for row in (["Mã đơn vị", "Tháng", "Năm", "Số hồ sơ"], ["T1", 1, 2026, 120], ["W2", 2, 2026, "nhiều"]):
+        book.active.append(row)
+    data = io.BytesIO()
+    book.save(data)
+    token = _token(client, "/admin/population")
+    refused = _upload(client, "/admin/population/import", "counts.xlsx", data.getvalue(), token)
+    assert refused.status_code == 422
+    assert re.search(r">3</td><td>Số hồ sơ</td><td>«nhiều» không phải là số nguyên",
+                     refused.get_data(as_text=True))
+    assert _count(app, PopulationCount) == 0
