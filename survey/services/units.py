@@ -219,12 +219,9 @@ def save_counter(counter: Counter | None, *, unit: Unit, code_: str, name: str, 
     code_, name = nfc(code_), nfc(name)
     cidr = nfc(network_cidr) if network_cidr and network_cidr.strip() else None
     if cidr:
-        import ipaddress
-        try:
-            cidr = str(ipaddress.ip_network(cidr, strict=False))
-        except ValueError:
-            raise UnitError(_l("«%(value)s» không phải là dải địa chỉ mạng (ví dụ 10.1.2.0/24)."),
-                            "network_cidr", value=cidr) from None
+        cidr = _networks(cidr)
+        if len(cidr) > 64:
+            raise UnitError(_l("Dài quá %(n)s ký tự."), "network_cidr", n=64)
     clash = db.session.scalar(select(Counter).where(Counter.unit_id == unit.id, Counter.code == code_))
     if clash is not None and clash is not counter:
         raise UnitError(_l("Đơn vị đã có quầy mã «%(code)s»."), "code", code=code_)
@@ -238,6 +235,21 @@ def save_counter(counter: Counter | None, *, unit: Unit, code_: str, name: str, 
     audit.record(action, actor, user_id=user_id, object_type="counter", object_id=counter.id,
                  unit_id=unit.id, code=code_, name=name, network_cidr=cidr)
     return counter
+
+
+def _networks(value: str) -> str:
+    """One or more networks (comma or semicolon separated), normalised: "10.1.2.0/24, 10.9.0.0/16"."""
+    import ipaddress
+    found = []
+    for part in value.replace(";", ",").split(","):
+        if not part.strip():
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+        except ValueError:
+            raise UnitError(_l("«%(value)s» không phải là dải địa chỉ mạng (ví dụ 10.1.2.0/24)."),
+                            "network_cidr", value=part.strip()) from None
+    return ", ".join(found)
 
 
 # --- procedure fields --------------------------------------------------------------------------

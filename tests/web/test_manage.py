@@ -233,11 +233,11 @@ def test_manager_adds_and_edits_a_counter_with_errors_beside_the_form(app, clien
     assert bad_net.status_code == 422 and 'id="network_cidr-error"' in bad_net.get_data(as_text=True)
     created = client.post("/admin/counters/new", data={"csrf_token": token, "unit_id": world["t1"],
                                                         "code": "Q2", "name": "Quầy 2",
-                                                        "network_cidr": "10.1.2.7/24"})
+                                                        "network_cidr": "10.1.2.7/24; 192.168.5.0/24"})
     assert created.status_code == 302
     with app.app_context():
         counter = db.session.scalar(select(Counter).filter_by(code="Q2"))
-        assert counter.network_cidr == "10.1.2.0/24"
+        assert counter.network_cidr == "10.1.2.0/24, 192.168.5.0/24"
         assert db.session.scalar(select(AuditLog).filter_by(action="counter.create")).actor == "truong.t1"
 
 
