@@ -132,6 +132,9 @@ def _slip(pdf: FPDF, item: PrintItem, x: float, y: float, w: float, h: float) ->
         step = size_pt * 0.42 + 0.45
         if text:
             pdf.set_font(family, style, size_pt)
+            while pdf.get_string_width(text) > tw and size_pt > 4.2:  # shrink a long host first
+                size_pt -= 0.2
+                pdf.set_font(family, style, size_pt)
             pdf.set_xy(tx, ty)
             pdf.cell(tw, step, _fit(pdf, text, tw))
         ty += step
