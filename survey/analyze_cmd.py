@@ -266,7 +266,8 @@ def _render(fmt: str, document: dict) -> bytes:
 
 def _safe(text: str) -> str:
     """Guard text cells against spreadsheet formula injection (numbers are left alone)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    from .services.integrity import neutralise_cell  # the one guard every export uses
+    return neutralise_cell(text)
 
 
 def _write(output: Path, data: bytes) -> None:
