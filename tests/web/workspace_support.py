@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from functools import cache
+
+from werkzeug.security import generate_password_hash
 
 from survey.extensions import db
 from survey.models import Unit, User
@@ -18,10 +21,16 @@ def make_unit(code: str, name: str, level: str = "ward", parent: Unit | None = N
     return unit
 
 
+@cache
+def _hash(password: str) -> str:
+    """One salted hash per test password (hashing is deliberately slow; tests make many users)."""
+    return generate_password_hash(password)
+
+
 def make_user(username: str, role: str, unit: Unit, password: str = PASSWORD, **extra) -> User:
     """A user with a known password (flushed)."""
     user = User(username=username, role=role, unit_id=unit.id, active=True, failed_logins=0, **extra)
-    user.set_password(password)
+    user.password_hash = _hash(password)
     db.session.add(user)
     db.session.flush()
     return user
