@@ -37,6 +37,9 @@ class Response(db.Model):
         Index("ix_responses_ip_hash_submitted_at", "ip_hash", "submitted_at"),
         Index("ix_responses_entry_point_id_submitted_at", "entry_point_id", "submitted_at"),
         Index("ix_responses_answer_pattern_submitted_at", "answer_pattern", "submitted_at"),
+        # Results (services/results.py): a campaign's included responses per unit (0006).
+        Index("ix_responses_campaign_excluded_unit", "campaign_id", "excluded", "unit_id",
+              postgresql_include=["field_id", "counter_id"]),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
