@@ -236,3 +236,21 @@ def test_demo_holds_staff_device_and_burst_flags_made_by_the_flag_code(app):
         assert sum("burst_device" in f for f in flags) == 8
         hashed = db.session.scalar(select(func.count()).where(Response.device_hash.is_not(None)))
         assert hashed == 8  # only the burst phone had a device cookie; the clerk's PC had a login
+
+
+def test_migration_0005_round_trip_keeps_the_append_only_triggers(tmp_path):
+    """0005 adds plain columns: a batch copy of ``responses`` would lose 0002's triggers on SQLite."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import inspect, text
+
+    from survey import create_app
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'm.db'}", "SECRET_KEY": "k"})
+    with app.app_context():
+        upgrade()
+        downgrade(revision="0004")
+        columns = {c["name"] for c in inspect(db.engine).get_columns("responses")}
+        assert not columns & {"device_hash", "ip_hash", "answer_pattern"}
+        upgrade()
+        triggers = db.session.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        assert {"no_delete_responses", "no_update_answers"} <= set(triggers.scalars())
+        db.engine.dispose()

@@ -23,11 +23,14 @@ INDEXES = [
 ]
 
 
+COLUMNS = [("device_hash", 32), ("ip_hash", 16), ("answer_pattern", 32)]
+
+
 def upgrade():
-    with op.batch_alter_table("responses") as batch:
-        batch.add_column(sa.Column("device_hash", sa.String(length=32), nullable=True))
-        batch.add_column(sa.Column("ip_hash", sa.String(length=16), nullable=True))
-        batch.add_column(sa.Column("answer_pattern", sa.String(length=32), nullable=True))
+    # Plain ADD/DROP COLUMN (SQLite >= 3.35 has both): a batch copy of the table would drop
+    # the append-only triggers of 0002 on SQLite.
+    for name, length in COLUMNS:
+        op.add_column("responses", sa.Column(name, sa.String(length=length), nullable=True))
     for name, columns in INDEXES:
         op.create_index(name, "responses", columns)
 
@@ -35,7 +38,5 @@ def upgrade():
 def downgrade():
     for name, _ in INDEXES:
         op.drop_index(name, table_name="responses")
-    with op.batch_alter_table("responses") as batch:
-        batch.drop_column("answer_pattern")
-        batch.drop_column("ip_hash")
-        batch.drop_column("device_hash")
+    for name, _ in reversed(COLUMNS):
+        op.drop_column("responses", name)
