@@ -7,10 +7,11 @@ key (its visible prefix), so one busy one-stop system cannot starve another.
 from __future__ import annotations
 
 import io
+import json
 
 import qrcode
 import qrcode.image.svg
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, request
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
@@ -47,13 +48,18 @@ def _api_limit() -> str:
     return current_app.config.get("API_RATE_LIMIT", "120/minute")
 
 
+def _json(body: dict, status: int = 200) -> Response:
+    """A JSON response with Vietnamese left readable (UTF-8, not \\u escapes)."""
+    return Response(json.dumps(body, ensure_ascii=False), status=status,
+                    mimetype="application/json")
+
+
 def _error(status: int, error: str, message: str, fields: dict | None = None) -> Response:
     """A JSON error body ``{error, message, fields?}``."""
     body = {"error": error, "message": message}
     if fields:
         body["fields"] = fields
-    resp = jsonify(body)
-    resp.status_code = status
+    resp = _json(body, status)
     if status == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="sipas"'
     return resp
@@ -99,9 +105,7 @@ def create_token():
         db.session.rollback()
         return _error(exc.status, exc.error, exc.message, exc.fields)
     db.session.commit()
-    resp = jsonify(token_json(entry, current_app.config["PUBLIC_BASE_URL"]))
-    resp.status_code = 201 if created else 200
-    return resp
+    return _json(token_json(entry, current_app.config["PUBLIC_BASE_URL"]), 201 if created else 200)
 
 
 @bp.get("/tokens/<code>")
@@ -112,7 +116,7 @@ def show_token(code: str):
     db.session.commit()  # last_used_at
     if entry is None:
         return _error(404, "not_found", "Không có mã này trong đơn vị của khóa API.")
-    return jsonify(token_json(entry, current_app.config["PUBLIC_BASE_URL"]))
+    return _json(token_json(entry, current_app.config["PUBLIC_BASE_URL"]))
 
 
 @bp.get("/tokens/<code>.png")
@@ -154,4 +158,4 @@ def _qr_image(code: str, fmt: str):
 @bp.get("/openapi.json")
 def openapi():
     """The OpenAPI 3 description of this API."""
-    return jsonify(openapi_document())
+    return _json(openapi_document())
