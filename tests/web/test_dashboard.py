@@ -164,3 +164,57 @@ def test_svg_chart_axis_and_escaping():
     long = [(date(2026, 1, 1).fromordinal(date(2026, 1, 1).toordinal() + i), i % 5) for i in range(120)]
     labels = re.findall(r">(\d\d/\d\d)</text>", daily_bars(long, title="t", description="d"))
     assert labels == ["01/01", "01/02", "01/03", "01/04"]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not __import__("os").environ.get("SIPAS_CHROMIUM"),
+                    reason="headless Chromium tests need SIPAS_CHROMIUM")
+def test_browser_admin_logs_in_and_sees_the_demo_dashboard(app):
+    """Chromium at 1366×768: the demo's admin logs in and reads the progress of the demo campaign."""
+    import json
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+    from sqlalchemy import func, select
+
+    from survey.models import Response
+    from survey.services.demo import load_demo
+    from tests.web.browser_support import Traffic, launch, live_server
+    from tests.web.test_browser import _serious
+
+    with app.app_context():
+        load_demo(responses=200)
+        db.session.commit()
+        included = db.session.scalar(select(func.count(Response.id)).where(Response.excluded.is_(False)))
+        logins = {u: p for u, p, _ in json.loads((Path(app.instance_path) / "demo-logins.json").read_text())}
+    with live_server(app) as base, sync_playwright() as playwright:
+        browser = launch(playwright)
+        context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="vi-VN",
+                                      timezone_id="Asia/Ho_Chi_Minh")
+        traffic = Traffic()
+        traffic.attach(context)
+        page = context.new_page()
+        page.goto(f"{base}/admin/")
+        assert "/login" in page.url
+        assert not _serious(page)
+        page.fill("#username", "noivu")
+        page.fill("#password", logins["noivu"])
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/admin/")
+        page.click("text=Khảo sát SIPAS Sa Đéc năm 2026")
+        page.wait_for_url("**/progress")
+        assert page.locator("h1").inner_text().startswith("Tiến độ: Khảo sát SIPAS Sa Đéc năm 2026")
+        chart = page.locator("figure.chart svg")
+        assert chart.is_visible() and chart.bounding_box()["width"] > 900
+        assert chart.locator("rect").count() > 50  # one bar per day with responses
+        rows = page.locator("table.progress tbody tr.unit")
+        assert rows.count() == 11
+        total = page.locator("table.progress tfoot tr td").first.inner_text()
+        assert total.replace(".", "") == str(included)
+        page.click("text=Bảng số liệu theo ngày")
+        assert page.locator("details table tbody tr").first.is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1366  # fits the office screen
+        assert not _serious(page)
+        assert not traffic.foreign, traffic.foreign
+        context.close()
+        browser.close()
