@@ -17,11 +17,14 @@ NAV = [
     ("admin.index", _l("Tiến độ"), MANAGERS),
     ("manage.units", _l("Đơn vị"), MANAGERS),
     ("manage.counters", _l("Quầy"), MANAGERS),
+    ("manage.fields", _l("Lĩnh vực"), MANAGERS),
     ("manage.campaigns", _l("Đợt khảo sát"), MANAGERS),
+    ("manage.population", _l("Số hồ sơ"), MANAGERS),
     ("manage.review", _l("Duyệt phiếu"), MANAGERS),
     ("manage.audit", _l("Nhật ký"), ("admin",)),
     ("admin.users", _l("Tài khoản"), MANAGERS),
-    ("staff.index", _l("Quầy của tôi"), ALL),
+    ("apikeys.index", _l("Khoá API"), ("admin",)),
+    ("staff.index", _l("Mã QR"), ALL),
     ("apikeys.index", _l("Khóa API"), ("admin",)),
 ]
 
@@ -33,8 +36,11 @@ def workspace_nav() -> list[dict]:
     here = request.endpoint or ""
     items = []
     for endpoint, label, roles in NAV:
-        if current_user.role not in roles or endpoint not in current_app.view_functions:
+        view = current_app.view_functions.get(endpoint)
+        if view is None or current_user.role not in roles:
             continue
+        if current_user.role not in getattr(view, "allowed_roles", roles):
+            continue  # never a link that answers 403
         items.append({"url": url_for(endpoint), "label": label, "current": here == endpoint})
     return items
 
