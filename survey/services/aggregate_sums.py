@@ -125,51 +125,38 @@ def _mask(variables: Sequence[str], grouping: tuple[str, ...]) -> int:
 def _decode(rows: list, grouping: tuple[str, ...], pivot: Pivot, tree, sets: np.ndarray,
             multi: list[int], pairs: list[tuple[int, int]], width: int, dens: np.ndarray,
             n_vars: int) -> RawCells:
-    """Split the packed pair sums → Gram matrices and totals of ``[y | r]``."""
+    """Split the packed pair sums (vectorised) → Gram matrices and totals of ``[y | r]``."""
     k_count = len(tree.criteria)
     n_cells = len(rows)
     var_pos = [pivot.variables.index(v) for v in grouping]
-    gram = np.zeros((n_cells, 2 * k_count, 2 * k_count))
-    total = np.zeros((n_cells, 2 * k_count))
-    means = [k for k, c in enumerate(tree.criteria) if c.has_mean_score]
-    xsum = np.zeros((n_cells, len(means)))
-    xsq = np.zeros((n_cells, len(means)))
-    n_any = np.zeros((n_cells, sets.shape[0]))
-    n = np.zeros(n_cells, dtype=np.int64)
-    unit_id = np.zeros(n_cells, dtype=np.int64)
-    labels = []
     first = 2 + n_vars
-    for c, row in enumerate(rows):
-        unit_id[c] = row[1]
-        labels.append(tuple(row[2 + p] for p in var_pos))
-        n[c] = row[first]
-        digits = _digits(row[first + 1:first + 1 + 2 * len(pairs)], width)
-        for (j, k), (rr, yr, ry, yy) in zip(pairs, digits, strict=True):
-            gram[c, k_count + j, k_count + k] = gram[c, k_count + k, k_count + j] = rr
-            gram[c, j, k_count + k] = gram[c, k_count + k, j] = yr / dens[j]
-            gram[c, k_count + j, k] = gram[c, k, k_count + j] = ry / dens[k]
-            gram[c, j, k] = gram[c, k, j] = yy / (dens[j] * dens[k])
-        rest = [int(v or 0) for v in row[first + 1 + 2 * len(pairs):]]
-        xsum[c] = rest[0:2 * len(means):2]
-        xsq[c] = rest[1:2 * len(means):2]
-        n_any[c, multi] = rest[2 * len(means):]
+    sums = np.array([[v or 0 for v in row[first:]] for row in rows],
+                    dtype=np.int64).reshape(n_cells, -1)
+    n = sums[:, 0]
+    a, c = sums[:, 1:1 + 2 * len(pairs):2], sums[:, 2:2 + 2 * len(pairs):2]
+    low = (1 << width) - 1
+    j, k = (np.array(v) for v in zip(*pairs, strict=True))
+    rj, rk = k_count + j, k_count + k
+    gram = np.zeros((n_cells, 2 * k_count, 2 * k_count))
+    for (row, col), value in (((rj, rk), a & low), ((j, rk), (a >> width) / dens[j]),
+                              ((rj, k), (c & low) / dens[k]),
+                              ((j, k), (c >> width) / (dens[j] * dens[k]))):
+        gram[:, row, col] = value
+        gram[:, col, row] = value
+    rest = sums[:, 1 + 2 * len(pairs):]
+    n_mean = sum(crit.has_mean_score for crit in tree.criteria)
     diag = np.arange(k_count)
-    total[:, :k_count] = gram[:, diag, k_count + diag]
-    total[:, k_count:] = gram[:, k_count + diag, k_count + diag]
+    total = np.concatenate([gram[:, diag, k_count + diag], gram[:, k_count + diag,
+                                                                k_count + diag]], axis=1)
+    n_any = np.zeros((n_cells, sets.shape[0]))
+    n_any[:, multi] = rest[:, 2 * n_mean:]
     single = [i for i in range(sets.shape[0]) if i not in multi]
     n_any[:, single] = total[:, k_count + np.argmax(sets[single], axis=1)]
     zeros = np.zeros(n_cells, dtype=np.int64)
-    return RawCells(unit_id, labels, CellCounts(zeros, zeros, n, total, gram, xsum, xsq, n_any))
-
-
-def _digits(values: Sequence, width: int) -> list[tuple[int, int, int, int]]:
-    """``(Σ q_j r_k, Σ q_j y_k)`` pairs → ``(Σ r_j r_k, Σ y_j r_k, Σ r_j y_k, Σ y_j y_k)``."""
-    low = (1 << width) - 1
-    out = []
-    for a, c in zip(values[0::2], values[1::2], strict=True):
-        a, c = int(a or 0), int(c or 0)
-        out.append((a & low, a >> width, c & low, c >> width))
-    return out
+    counts = CellCounts(zeros, zeros, n, total, gram, rest[:, 0:2 * n_mean:2].astype(float),
+                        rest[:, 1:2 * n_mean:2].astype(float), n_any)
+    unit_id = np.array([row[1] for row in rows], dtype=np.int64)
+    return RawCells(unit_id, [tuple(row[2 + p] for p in var_pos) for row in rows], counts)
 
 
 # --- stream: one pass over a server-side cursor ----------------------------------------------

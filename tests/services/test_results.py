@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from survey.analyze_cmd import analyze_command
 from survey.extensions import db
-from survey.models import Response
+from survey.models import PopulationCount, Response, Unit
 from survey.services.results import ResultsError, campaign_report
 
 from .results_data import export_for_analyze, seed_campaign
@@ -123,6 +123,12 @@ def test_bad_requests_are_refused_clearly(app):
             campaign_report(campaign.id, weighting="raked", margins={"sex": {"male": 1,
                                                                             "female": 1}})
         np.testing.assert_equal(campaign_report(campaign.id).find("sipas").n > 0, True)
+        r2 = db.session.query(Unit).filter_by(code="R2").one()
+        db.session.query(PopulationCount).filter_by(unit_id=r2.id).delete()
+        db.session.commit()
+        for method in ("auto", "arrays"):
+            with pytest.raises(ResultsError, match="no transaction counts for unit.*R2"):
+                campaign_report(campaign.id, weighting="design", method=method)
 
 
 def test_sql_and_streaming_sums_agree(app):
