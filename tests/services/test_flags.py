@@ -236,6 +236,10 @@ def test_demo_holds_staff_device_and_burst_flags_made_by_the_flag_code(app):
         assert sum("burst_device" in f for f in flags) == 8
         hashed = db.session.scalar(select(func.count()).where(Response.device_hash.is_not(None)))
         assert hashed == 8  # only the burst phone had a device cookie; the clerk's PC had a login
+        from survey.services.results import campaign_report
+        campaign_id = db.session.scalar(select(Response.campaign_id))
+        settings = campaign_report(campaign_id).settings  # results report them separately
+        assert settings["n_flagged"] == len(flags) >= 11 and settings["n_excluded"] == 0
 
 
 def test_migration_0005_round_trip_keeps_the_append_only_triggers(tmp_path):
