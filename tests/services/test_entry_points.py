@@ -244,3 +244,23 @@ def test_cli_prints_posters_and_slips_and_manages_keys(app, runner, setup, tmp_p
     with app.app_context():
         actions = db.session.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
     assert actions[-5:] == ["qr.print", "qr.batch", "qr.print", "api_key.create", "api_key.revoke"]
+
+
+def test_concurrent_scans_of_one_poster_are_all_counted(app, setup):
+    """40 phones open the same poster's form at once (live server): 40 scans, none lost."""
+    with live_server(app) as base:
+        barrier, statuses = threading.Barrier(40), []
+
+        def scan():
+            barrier.wait()
+            with urlopen(f"{base}/s/{setup['code']}", timeout=60) as resp:
+                statuses.append(resp.status)
+
+        threads = [threading.Thread(target=scan) for _ in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=90)
+    assert statuses == [200] * 40
+    with app.app_context():
+        assert scan_counts([setup["entry"]]) == {setup["entry"]: 40}
