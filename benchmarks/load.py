@@ -12,7 +12,9 @@ from the HTML (and the cookies), POST the answers to every question, check the r
 concurrency level runs for a warm-up and then a fixed measured window; the table gives
 sustained submissions/s, latency percentiles of every request (GET and POST), errors (any
 non-200 answer, missing token or receipt, timeout), the ratio to the ceiling and the client's own
-CPU use (to show it is not the bottleneck). Everything listens and connects on 127.0.0.1 only;
+CPU use (to show it is not the bottleneck), and the CPU milliseconds the server's workers and
+(for the throwaway PostgreSQL) the database processes spent per submission, warm-up included:
+where the machine's time goes. Everything listens and connects on 127.0.0.1 only;
 each run stops by itself after ``--warmup + --duration`` seconds.
 
 Requests come in as nginx would pass them on (``X-Forwarded-For`` with a different made-up
@@ -168,22 +170,28 @@ def load(port: int, codes: list[str], bodies: list[str], concurrency: int, warmu
 
 @contextmanager
 def postgres(url: str | None, port: int):
-    """A fresh database: ``sipas_load`` on the given server, or a throwaway server of our own."""
+    """A fresh database ``sipas_load`` on the given server or on a throwaway server of our own.
+
+    Yields (URL, postmaster PID or None when the server is not ours).
+    """
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
     folder = None
     if url is None:
         folder = tempfile.mkdtemp(prefix="sipas-load-pg-")
-        url = subprocess.run([str(ROOT / "scripts" / "pg-temp"), "start", folder, str(port)],
+        url = subprocess.run([str(ROOT / "scripts" / "pg-temp"), "start", folder, str(port or free_port())],
                              check=True, capture_output=True, text=True).stdout.strip()
     server = make_url(url)
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text("DROP DATABASE IF EXISTS sipas_load WITH (FORCE)"))
         conn.execute(text("CREATE DATABASE sipas_load"))
+    postmaster = None
+    if folder:  # our own server: its processes' CPU time is reported per submission
+        postmaster = int((Path(folder) / "data" / "postmaster.pid").read_text().split()[0])
     try:
-        yield server.set(database="sipas_load").render_as_string(hide_password=False)
+        yield server.set(database="sipas_load").render_as_string(hide_password=False), postmaster
     finally:
         with admin.connect() as conn:
             conn.execute(text("DROP DATABASE IF EXISTS sipas_load WITH (FORCE)"))
@@ -266,12 +274,13 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn(target: str, url: str, workers: int, logs: Path):
-    """gunicorn with deploy/gunicorn.conf.py on 127.0.0.1; yields the port once /s/x answers."""
+    """gunicorn with deploy/gunicorn.conf.py on 127.0.0.1; yields (port, master PID) once it answers."""
     port = free_port()
     env = {**os.environ, "SIPAS_DATABASE_URL": url, "SIPAS_BIND": f"127.0.0.1:{port}",
            "SIPAS_WORKERS": str(workers), "SIPAS_ACCESS_LOG": "", "SIPAS_LOG_LEVEL": "warning",
            "SIPAS_ENV": "production", "SIPAS_SECRET_KEY": secrets.token_urlsafe(32),
-           "SIPAS_TRUSTED_PROXIES": "1", "SIPAS_RATELIMIT_STORAGE_URI": "memory://"}
+           "SIPAS_TRUSTED_PROXIES": "1", "SIPAS_RATELIMIT_STORAGE_URI": "memory://",
+           "SIPAS_MAX_REQUESTS": "0"}  # no worker recycling mid-run: its CPU time would be lost
     log = open(logs / f"gunicorn-{target.split(':')[0]}-{port}.log", "w")
     proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
                              TARGETS[target]], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -288,11 +297,29 @@ def gunicorn(target: str, url: str, workers: int, logs: Path):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        yield port
+        yield port, proc.pid
     finally:
         proc.terminate()
         proc.wait(30)
         log.close()
+
+
+def children_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) used so far by the children of ``pid`` (Linux /proc)."""
+    if pid is None:
+        return 0.0
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -306,11 +333,12 @@ def percentile(values: list[float], p: float) -> float:
 
 
 HEADER = (f"{'database':<10} {'server':<8} {'conc':>5} {'subs/s':>8} {'ratio':>6} {'p50 ms':>7} "
-          f"{'p95 ms':>7} {'p99 ms':>7} {'errors':>6} {'client CPU':>10}")
+          f"{'p95 ms':>7} {'p99 ms':>7} {'errors':>6} {'client CPU':>10} {'CPU ms/sub: app':>15} "
+          f"{'db':>5}")
 
 
 def row(backend: str, target: str, concurrency: int, tally: Tally, duration: float,
-        ceiling: float | None) -> tuple[str, dict]:
+        ceiling: float | None, cpu: tuple[float, float | None]) -> tuple[str, dict]:
     """One line of the table, and its figures."""
     rate = tally.submissions / duration
     figures = {"rate": rate, "p99": percentile(tally.latencies, 99), "errors": tally.errors,
@@ -318,15 +346,22 @@ def row(backend: str, target: str, concurrency: int, tally: Tally, duration: flo
     ratio = f"{figures['ratio']:.2f}" if ceiling else "-"
     line = (f"{backend:<10} {target:<8} {concurrency:>5} {rate:>8.1f} {ratio:>6} "
             f"{percentile(tally.latencies, 50):>7.1f} {percentile(tally.latencies, 95):>7.1f} "
-            f"{figures['p99']:>7.1f} {tally.errors:>6} {tally.cpu / duration * 100:>9.0f}%")
+            f"{figures['p99']:>7.1f} {tally.errors:>6} {tally.cpu / duration * 100:>9.0f}% "
+            f"{_per(cpu[0], tally.stored):>15} {_per(cpu[1], tally.stored):>5}")
     return line, figures
+
+
+def _per(seconds: float | None, submissions: int) -> str:
+    """CPU milliseconds per submission, or '-'."""
+    return f"{1000 * seconds / submissions:.1f}" if seconds is not None and submissions else "-"
 
 
 def main() -> int:
     """Parse options, run every database × concurrency × server, print the table and the verdict."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--postgres-url", help="a server to use (a database sipas_load is created on it)")
-    parser.add_argument("--pg-port", type=int, default=55450, help="port of the throwaway PostgreSQL")
+    parser.add_argument("--pg-port", type=int, default=0,
+                        help="port of the throwaway PostgreSQL (default: a free one)")
     parser.add_argument("--databases", default="postgres,sqlite")
     parser.add_argument("--concurrency", default="10,50,200")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
@@ -344,18 +379,21 @@ def main() -> int:
     print(HEADER, flush=True)
     verdicts = []
     for backend in args.databases.split(","):
-        with _database(backend, args) as url:
+        with _database(backend, args) as (url, db_pid):
             codes = migrate_and_seed(url, args.codes)
-            with gunicorn("ceiling", url, args.workers, logs) as ceiling_port, \
-                    gunicorn("app", url, args.workers, logs) as app_port:
+            with gunicorn("ceiling", url, args.workers, logs) as ceiling, \
+                    gunicorn("app", url, args.workers, logs) as app:
                 receipts = 0
                 for concurrency in levels:
                     ceiling_rate = None
-                    for target, port in (("ceiling", ceiling_port), ("app", app_port)):
+                    for target, (port, pid) in (("ceiling", ceiling), ("app", app)):
+                        before = children_cpu(pid), children_cpu(db_pid)
                         tally = load(port, codes, bodies, concurrency, args.warmup, args.duration,
                                      args.client_procs, timeout=30)
+                        cpu = (children_cpu(pid) - before[0],
+                               children_cpu(db_pid) - before[1] if db_pid else None)
                         line, figures = row(backend, target, concurrency, tally, args.duration,
-                                            ceiling_rate)
+                                            ceiling_rate, cpu)
                         print(line, flush=True)
                         for sample in tally.samples:
                             print(f"    e.g. {sample}", flush=True)
@@ -371,14 +409,14 @@ def main() -> int:
 
 @contextmanager
 def _database(backend: str, args):
-    """The URL of a fresh database for ``backend``."""
+    """(URL of a fresh database for ``backend``, PID of a database server whose CPU we count)."""
     if backend == "postgres":
-        with postgres(args.postgres_url, args.pg_port) as url:
-            yield url
+        with postgres(args.postgres_url, args.pg_port) as found:
+            yield found
     else:
         folder = tempfile.mkdtemp(prefix="sipas-load-sqlite-")
         try:
-            yield f"sqlite:///{folder}/load.db"
+            yield f"sqlite:///{folder}/load.db", None
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
