@@ -25,7 +25,6 @@ NAV = [
     ("admin.users", _l("Tài khoản"), MANAGERS),
     ("apikeys.index", _l("Khoá API"), ("admin",)),
     ("staff.index", _l("Mã QR"), ALL),
-    ("apikeys.index", _l("Khóa API"), ("admin",)),
 ]
 
 
