@@ -65,8 +65,8 @@ def _remember_language(response):
     """A ``?lang=`` choice on a workspace page is kept in the same cookie the public form uses."""
     from flask import request
     lang = request.args.get("lang")
-    if lang in ("vi", "en") and request.cookies.get("lang") != lang and "lang" not in str(
-            response.headers.get("Set-Cookie", "")):
+    already = any(c.startswith("lang=") for c in response.headers.getlist("Set-Cookie"))
+    if lang in ("vi", "en") and request.cookies.get("lang") != lang and not already:
         response.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax", httponly=True)
     return response
 

@@ -332,3 +332,11 @@ def test_demo_logins_work(app, client):
     for username, password, role in logins:
         response = login(app.test_client(), username, password)
         assert response.status_code == 302, (username, role)
+
+
+def test_language_switch_is_remembered(client, people):
+    login(client, "noivu")
+    english = client.get("/admin/?lang=en")
+    assert '<html lang="en">' in english.get_data(as_text=True)
+    assert any(c.startswith("lang=en") for c in english.headers.getlist("Set-Cookie"))
+    assert '<html lang="en">' in client.get("/admin/users").get_data(as_text=True)
