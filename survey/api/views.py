@@ -72,7 +72,7 @@ def require_key():
         return None
     key = api_keys.authenticate(_presented_key())
     if key is None:
-        return _error(401, "unauthorized", "Thiếu khóa API hoặc khóa không hợp lệ/đã bị thu hồi.")
+        return _error(401, "unauthorized", "Thiếu khoá API hoặc khoá không hợp lệ/đã bị thu hồi.")
     g.api_key = key
     return None
 
@@ -115,7 +115,7 @@ def show_token(code: str):
     entry = token_for_key(g.api_key, code)
     db.session.commit()  # last_used_at
     if entry is None:
-        return _error(404, "not_found", "Không có mã này trong đơn vị của khóa API.")
+        return _error(404, "not_found", "Không có mã này trong đơn vị của khoá API.")
     return _json(token_json(entry, current_app.config["PUBLIC_BASE_URL"]))
 
 
@@ -138,7 +138,7 @@ def _qr_image(code: str, fmt: str):
     entry = token_for_key(g.api_key, code)
     db.session.commit()
     if entry is None:
-        return _error(404, "not_found", "Không có mã này trong đơn vị của khóa API.")
+        return _error(404, "not_found", "Không có mã này trong đơn vị của khoá API.")
     url = token_json(entry, current_app.config["PUBLIC_BASE_URL"])["url"]
     qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=4)
     qr.add_data(url)

@@ -36,7 +36,7 @@ def create_key(unit: Unit, name: str, created_by: User | None = None) -> tuple[A
     """A new key for ``unit``: (row, the key in clear). The clear key is shown once, never stored."""
     name = name.strip()
     if not name:
-        raise ApiKeyError("Cần đặt tên cho khóa (ví dụ: tên phần mềm một cửa).")
+        raise ApiKeyError("Cần đặt tên cho khoá (ví dụ: tên phần mềm một cửa).")
     prefix = "".join(secrets.choice(PREFIX_ALPHABET) for _ in range(8))
     raw = f"{SCHEME}_{prefix}_{secrets.token_urlsafe(32)}"
     key = ApiKey(unit_id=unit.id, name=name[:200], prefix=prefix, key_hash=_digest(raw),

@@ -61,5 +61,5 @@ def revoke(key_id: int):
     audit.record("api_key.revoke", current_user.username, user_id=current_user.id,
                  object_type="api_key", object_id=key.id, prefix=key.prefix)
     db.session.commit()
-    flash(_("Đã thu hồi khóa %(prefix)s.", prefix=key.prefix), "success")
+    flash(_("Đã thu hồi khoá %(prefix)s.", prefix=key.prefix), "success")
     return redirect(url_for("apikeys.index"), 303)
