@@ -28,6 +28,15 @@ class UploadForm(FlaskForm):
     file = FileField(_l("Tệp CSV hoặc XLSX"), validators=[FileRequired(_l("Vui lòng chọn một tệp."))])
 
 
+class UnitForm(FlaskForm):
+    """One unit (đơn vị) of the tree."""
+
+    code = StringField(_l("Mã đơn vị"), validators=[DataRequired(REQUIRED), Length(max=32)])
+    name = StringField(_l("Tên đơn vị"), validators=[DataRequired(REQUIRED), Length(max=200)])
+    level = SelectField(_l("Cấp"))
+    parent_id = SelectField(_l("Đơn vị cha"), coerce=int)
+
+
 class CounterForm(FlaskForm):
     """A counter (quầy) of a unit."""
 

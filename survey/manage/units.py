@@ -17,7 +17,7 @@ from ..services import units as unit_service
 from ..services.imports import ImportRejected, _l
 from ..services.scope import get_in_scope, in_scope, unit_in_scope
 from .blueprint import MANAGERS, actor, bp, commit, field_error
-from .forms import CounterForm, FieldForm, UploadForm
+from .forms import CounterForm, FieldForm, UnitForm, UploadForm
 
 # --- units -------------------------------------------------------------------------------------
 
@@ -61,6 +61,77 @@ def import_units():
     return redirect(url_for("manage.units"))
 
 
+@bp.route("/units/new", methods=["GET", "POST"])
+@role_required("admin")
+def new_unit():
+    """Add one unit below a unit of the admin's subtree."""
+    return _unit_form(None)
+
+
+@bp.route("/units/<int:unit_id>/edit", methods=["GET", "POST"])
+@role_required("admin")
+def edit_unit(unit_id: int):
+    """Rename or move one unit of the admin's subtree."""
+    return _unit_form(get_in_scope(Unit, unit_id, current_user))
+
+
+def _unit_form(unit: Unit | None):
+    form = UnitForm(obj=unit)
+    form.level.choices = [(k, _(v)) for k, v in unit_service.LEVEL_LABELS.items()]
+    own = unit is not None and unit.id == current_user.unit_id
+    form.parent_id.choices = ([(0, "—")] if own and unit.parent_id is None else []) + _unit_choices(
+        exclude=unit_service.descendant_ids(unit.id) if unit else set())
+    if own and unit.parent_id is not None:
+        form.parent_id.choices = [(unit.parent_id, unit.parent.name)]
+    if unit is None and request.method == "GET" and request.args.get("unit_id", "").isdigit():
+        form.parent_id.data = int(request.args["unit_id"])
+    if form.validate_on_submit():
+        try:
+            saved = unit_service.save_unit(unit, code_=form.code.data, name=form.name.data,
+                                           level=form.level.data, parent_id=form.parent_id.data or None,
+                                           user=current_user, actor=actor())
+        except unit_service.UnitError as exc:
+            db.session.rollback()
+            field_error(form, exc.field, exc.msgid, exc.params)
+        else:
+            name = saved.name
+            if commit():
+                flash(_("Đã lưu đơn vị «%(name)s».", name=name), "success")
+                return redirect(url_for("manage.units"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("manage/unit_form.html", form=form, unit=unit), status
+
+
+@bp.get("/units/template.csv")
+@role_required(*MANAGERS)
+def units_template():
+    """An example unit file with the expected headers (UTF-8 with BOM, opens in Excel)."""
+    return _csv("mau-don-vi.csv", [["Mã đơn vị", "Tên đơn vị", "Cấp", "Mã đơn vị cha"],
+                                  ["SD", "Thành phố Sa Đéc", "thành phố", ""],
+                                  ["SD-P1", "Phường 1", "phường", "SD"],
+                                  ["SD-TT", "Trung tâm Phục vụ hành chính công", "trung tâm", "SD"]])
+
+
+@bp.get("/population/template.csv")
+@role_required(*MANAGERS)
+def population_template():
+    """An example transaction-count file with the expected headers."""
+    return _csv("mau-so-ho-so.csv", [["Mã đơn vị", "Mã lĩnh vực", "Tháng", "Số hồ sơ đã trả kết quả"],
+                                    ["SD-P1", "HT", "2026-01", "120"],
+                                    ["SD-P1", "", "2026-02", "210"]])
+
+
+def _csv(filename: str, rows: list[list[str]]):
+    import csv
+    import io
+
+    from flask import Response
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename={filename}"})
+
+
 # --- counters ----------------------------------------------------------------------------------
 
 @bp.get("/counters")
@@ -76,9 +147,9 @@ def counters():
     return render_template("manage/counters.html", counters=rows, unit=unit)
 
 
-def _unit_choices() -> list[tuple[int, str]]:
+def _unit_choices(exclude: set[int] = frozenset()) -> list[tuple[int, str]]:
     return [(u.id, f"{'— ' * depth}{u.name} ({u.code})")
-            for u, depth in unit_service.unit_tree(current_user)]
+            for u, depth in unit_service.unit_tree(current_user) if u.id not in exclude]
 
 
 @bp.route("/counters/new", methods=["GET", "POST"])

@@ -11,7 +11,7 @@ from ..extensions import db
 from ..models import Counter, ProcedureField, Unit, User
 from ..models.unit import UNIT_LEVELS
 from . import audit
-from .imports import Column, RowError, _l, choice, code, load, nfc, reject_if, text
+from .imports import CODE_PATTERN, Column, RowError, _l, choice, code, load, nfc, reject_if, text
 
 # Level names as written in Vietnamese files (compared without case and diacritics).
 LEVEL_NAMES = {
@@ -189,6 +189,60 @@ def _scope_errors(rows, existing: dict[str, Unit], parents: dict[str, str | None
                 "Đơn vị phải nằm trong cây của đơn vị «%(code)s» mà bạn quản lý."),
                 code=own.code if own else "?"))
     return errors
+
+
+# --- one unit by hand ---------------------------------------------------------------------------
+
+def save_unit(unit: Unit | None, *, code_: str, name: str, level: str, parent_id: int | None,
+              user: User | None, actor: str) -> Unit:
+    """Create or edit one unit with the import's rules: unique code, known parent, no loop, scope."""
+    code_, name = nfc(code_), nfc(name)
+    if not CODE_PATTERN.match(code_) or len(code_) > 32:
+        raise UnitError(_l("Mã «%(value)s» chỉ được gồm chữ không dấu, chữ số và . _ - /."), "code",
+                        value=code_)
+    if not name:
+        raise UnitError(_l("Ô này không được để trống."), "name")
+    if level not in UNIT_LEVELS:
+        raise UnitError(_l("Cấp đơn vị không hợp lệ."), "level")
+    clash = db.session.scalar(select(Unit).where(Unit.code == code_))
+    if clash is not None and clash is not unit:
+        raise UnitError(_l("Đã có đơn vị mã «%(code)s»."), "code", code=code_)
+    allowed = subtree_ids(user)
+    own_unit = user is not None and unit is not None and unit.id == user.unit_id
+    if own_unit and parent_id != unit.parent_id:
+        raise UnitError(_l("Không thể đổi đơn vị cha của đơn vị mình đang quản lý."), "parent_id")
+    if not own_unit and allowed is not None and parent_id not in allowed:
+        raise UnitError(_l("Có đơn vị nằm ngoài phạm vi quản lý của bạn."), "parent_id")
+    if unit is not None and parent_id is not None and parent_id in descendant_ids(unit.id):
+        raise UnitError(_l("Đơn vị cha không thể là chính đơn vị này hay đơn vị cấp dưới của nó."),
+                        "parent_id")
+    before = None if unit is None else {"code": unit.code, "name": unit.name, "level": unit.level,
+                                        "parent_id": unit.parent_id}
+    if unit is None:
+        unit = Unit(code=code_)
+        db.session.add(unit)
+    unit.code, unit.name, unit.level, unit.parent_id = code_, name, level, parent_id
+    db.session.flush()
+    after = {"code": code_, "name": name, "level": level, "parent_id": parent_id}
+    audit.record("unit.update" if before else "unit.create", actor, user_id=user.id if user else None,
+                 object_type="unit", object_id=unit.id,
+                 **({"changes": {k: [before[k], v] for k, v in after.items() if before[k] != v}}
+                    if before else after))
+    return unit
+
+
+def descendant_ids(unit_id: int) -> set[int]:
+    """The unit and every unit below it."""
+    children: dict[int | None, list[int]] = {}
+    for uid, parent in db.session.execute(select(Unit.id, Unit.parent_id)):
+        children.setdefault(parent, []).append(uid)
+    found, stack = set(), [unit_id]
+    while stack:
+        current = stack.pop()
+        if current not in found:
+            found.add(current)
+            stack.extend(children.get(current, []))
+    return found
 
 
 # --- tree --------------------------------------------------------------------------------------

@@ -324,3 +324,25 @@ def test_command_line_imports_print_rows_and_columns(app, runner, tmp_path):
         assert counts.exit_code == 0, counts.output
         again = runner.invoke(args=["population", "import", str(FIXTURES / "population.csv")])
         assert "5 unchanged" in again.output
+
+
+def test_one_unit_by_hand_follows_the_import_rules(app):
+    from survey.services.units import UnitError, save_unit
+    with app.app_context():
+        import_units(_bytes("units.csv"), "units.csv", user=None, actor="cli")
+        sd = db.session.scalar(select(Unit).filter_by(code="SD"))
+        p1 = db.session.scalar(select(Unit).filter_by(code="SD-P1"))
+        admin = make_user("admin.sd", "admin", sd)
+        kp = save_unit(None, code_="SD-P1-KP1", name="Khu phố 1", level="other", parent_id=p1.id,
+                       user=admin, actor="admin.sd")
+        for change, field in (({"parent_id": kp.id}, "parent_id"),          # below its own child
+                              ({"code_": "SD-P2"}, "code"),                  # another unit's code
+                              ({"level": "district"}, "level"),
+                              ({"parent_id": None}, "parent_id")):          # out of the subtree
+            values = {"code_": "SD-P1", "name": "Phường 1", "level": "ward", "parent_id": sd.id} | change
+            with pytest.raises(UnitError) as caught:
+                save_unit(p1, user=admin, actor="admin.sd", **values)
+            assert caught.value.field == field, change
+        with pytest.raises(UnitError):   # an admin cannot move their own unit
+            save_unit(sd, code_="SD", name="Sa Đéc", level="city", parent_id=p1.id, user=admin,
+                      actor="admin.sd")

@@ -302,3 +302,47 @@ def test_population_xlsx_upload_with_errors_beside_the_form(app, client, world):
     assert re.search(r">3</td><td>Số hồ sơ</td><td>«nhiều» không phải là số nguyên",
                      refused.get_data(as_text=True))
     assert _count(app, PopulationCount) == 0
+
+
+def test_one_unit_added_and_moved_by_hand_with_the_import_rules(app, client, world):
+    _as(client, "noivu")
+    token = _token(client, "/admin/units/new")
+    base = {"csrf_token": token, "code": "T1-KP1", "name": "Khu phố 1", "level": "other",
+            "parent_id": world["t1"]}
+    assert client.post("/admin/units/new", data=base).status_code == 302
+    with app.app_context():
+        kp1 = db.session.scalar(select(Unit).filter_by(code="T1-KP1"))
+        assert kp1.parent_id == world["t1"] and kp1.name == "Khu phố 1"
+    # T1 below its own child: a loop, refused beside the parent field, nothing written.
+    before = _snapshot(app)
+    loop = client.post(f"/admin/units/{world['t1']}/edit",
+                       data={"csrf_token": token, "code": "T1", "name": "Phường Thử Nghiệm", "level": "ward",
+                             "parent_id": kp1.id})
+    assert loop.status_code == 422 and 'id="parent_id-error"' in loop.get_data(as_text=True)
+    duplicate = client.post("/admin/units/new", data=base | {"code": "W2"})
+    assert duplicate.status_code == 422 and "Đã có đơn vị mã «W2»" in duplicate.get_data(as_text=True)
+    assert _snapshot(app) == before
+    moved = client.post(f"/admin/units/{kp1.id}/edit", data=base | {"parent_id": world["w2"],
+                                                                    "name": "Khu phố Một"})
+    assert moved.status_code == 302
+    with app.app_context():
+        assert db.session.get(Unit, kp1.id).parent_id == world["w2"]
+        entry = db.session.scalar(select(AuditLog).filter_by(action="unit.update"))
+        assert entry.details["changes"]["parent_id"] == [world["t1"], world["w2"]]
+    # Managers do not edit the tree.
+    manager = _as(app.test_client(), "truong.t1")
+    assert manager.get(f"/admin/units/{world['t1']}/edit").status_code == 403
+
+
+def test_template_files_use_the_documented_headers(client, world):
+    from survey.services.imports import match_headers, read_table
+    from survey.services.population import POPULATION_COLUMNS
+    from survey.services.units import UNIT_COLUMNS
+    _as(client, "truong.t1")
+    for url, columns in (("/admin/units/template.csv", UNIT_COLUMNS),
+                         ("/admin/population/template.csv", POPULATION_COLUMNS)):
+        response = client.get(url)
+        assert response.status_code == 200 and response.mimetype == "text/csv"
+        table = read_table(response.data)
+        found, errors = match_headers(table.headers, columns)
+        assert errors == [] and len(found) >= 3 and table.rows
