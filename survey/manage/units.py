@@ -7,7 +7,6 @@ from datetime import date
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from ..auth import role_required
 from ..extensions import csrf, db
@@ -15,7 +14,7 @@ from ..models import Counter, ProcedureField, Unit
 from ..services import population as population_service
 from ..services import units as unit_service
 from ..services.imports import ImportRejected, _l
-from ..services.scope import get_in_scope, in_scope, unit_in_scope
+from ..services.scope import get_in_scope, unit_in_scope
 from .blueprint import MANAGERS, actor, bp, commit, field_error
 from .forms import CounterForm, FieldForm, UnitForm, UploadForm
 
@@ -30,9 +29,7 @@ def units():
 
 def _units_page(form: UploadForm, errors=None, status: int = 200):
     tree = unit_service.unit_tree(current_user)
-    counts = dict(db.session.execute(
-        select(Counter.unit_id, db.func.count(Counter.id)).where(in_scope(current_user, Counter.unit_id))
-        .group_by(Counter.unit_id)).all())
+    counts = unit_service.counter_counts(current_user)
     return render_template("manage/units.html", tree=tree, counter_counts=counts, form=form,
                            errors=errors, levels=unit_service.LEVEL_LABELS,
                            columns=unit_service.UNIT_COLUMNS), status
@@ -138,13 +135,11 @@ def _csv(filename: str, rows: list[list[str]]):
 @role_required(*MANAGERS)
 def counters():
     """Counters of the user's subtree, optionally of one unit (``?unit_id=``)."""
-    query = select(Counter).join(Unit).where(in_scope(current_user, Counter.unit_id))
     unit = None
     if request.args.get("unit_id"):
         unit = get_in_scope(Unit, request.args.get("unit_id"), current_user)
-        query = query.where(Counter.unit_id == unit.id)
-    rows = db.session.scalars(query.order_by(Unit.code, Counter.code)).all()
-    return render_template("manage/counters.html", counters=rows, unit=unit)
+    return render_template("manage/counters.html", counters=unit_service.counters_of(current_user, unit),
+                           unit=unit)
 
 
 def _unit_choices(exclude: set[int] = frozenset()) -> list[tuple[int, str]]:
@@ -198,8 +193,7 @@ def _counter_form(counter: Counter | None):
 @role_required(*MANAGERS)
 def fields():
     """The procedure fields (a catalogue shared by every unit)."""
-    rows = db.session.scalars(select(ProcedureField).order_by(ProcedureField.code)).all()
-    return render_template("manage/fields.html", fields=rows)
+    return render_template("manage/fields.html", fields=unit_service.all_fields())
 
 
 @bp.route("/fields/new", methods=["GET", "POST"])

@@ -267,6 +267,30 @@ def unit_tree(user: User | None) -> list[tuple[Unit, int]]:
 
 # --- counters ----------------------------------------------------------------------------------
 
+def counters_of(user: User, unit: Unit | None = None) -> list[Counter]:
+    """Counters in the user's subtree (of one unit if given), by unit code then counter code."""
+    from .scope import in_scope
+    query = select(Counter).join(Unit).where(in_scope(user, Counter.unit_id))
+    if unit is not None:
+        query = query.where(Counter.unit_id == unit.id)
+    return list(db.session.scalars(query.order_by(Unit.code, Counter.code)))
+
+
+def counter_counts(user: User) -> dict[int, int]:
+    """Number of counters per unit of the user's subtree."""
+    from sqlalchemy import func
+
+    from .scope import in_scope
+    return dict(db.session.execute(
+        select(Counter.unit_id, func.count(Counter.id)).where(in_scope(user, Counter.unit_id))
+        .group_by(Counter.unit_id)).all())
+
+
+def all_fields() -> list[ProcedureField]:
+    """The procedure-field catalogue by code."""
+    return list(db.session.scalars(select(ProcedureField).order_by(ProcedureField.code)))
+
+
 def save_counter(counter: Counter | None, *, unit: Unit, code_: str, name: str, network_cidr: str | None,
                  actor: str, user_id: int | None) -> Counter:
     """Create (``counter`` None) or update a counter; codes are unique within a unit."""
