@@ -40,6 +40,8 @@ def from_environment(instance_path: str) -> dict:
         "API_RATE_LIMIT": env.get("SIPAS_API_RATE_LIMIT", "120/minute"),
         "DOSSIER_HASH_KEY": env.get("SIPAS_DOSSIER_HASH_KEY") or None,
         "DOSSIER_TOKEN_DAYS": int(env.get("SIPAS_DOSSIER_TOKEN_DAYS", "30")),
+        # Codes typed at /c per address (each lookup tries the confusable readings of the text).
+        "RATELIMIT_TYPED_CODE": env.get("SIPAS_RATELIMIT_TYPED_CODE", "20/minute;200/day"),
         # A citizen may open the form in the queue and send it hours later.
         "FORM_TOKEN_MAX_AGE": int(env.get("SIPAS_FORM_TOKEN_MAX_AGE", str(7 * 24 * 3600))),
         "MAX_CONTENT_LENGTH": int(env.get("SIPAS_MAX_CONTENT_LENGTH", str(256 * 1024))),

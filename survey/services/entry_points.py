@@ -88,7 +88,7 @@ def _aware(moment: datetime) -> datetime:
 CONFUSABLE = {"0": "DQ", "O": "DQ", "1": "JT7", "I": "JT7", "L": "JT7",
               "5": "5S", "S": "S5", "2": "2Z", "Z": "Z2", "8": "8B", "B": "B8",
               "6": "6G", "G": "G6", "U": "UV", "V": "VU"}
-MAX_VARIANTS = 729
+MAX_VARIANTS = 256
 
 
 def resolve_typed_code(text: str) -> str | None:

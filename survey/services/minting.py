@@ -23,8 +23,21 @@ from .entry_points import LOCAL, new_code
 MAX_BATCH = 1000
 
 
+def N_(message: str) -> str:
+    """Mark a message for the catalogue; views translate it with ``MintingError.translated``."""
+    return message
+
+
 class MintingError(ValueError):
     """A request to issue codes that cannot be honoured; the message is for the user (Vietnamese)."""
+
+    def __init__(self, message: str, **params: object):
+        self.message, self.params = message, params
+        super().__init__(message % params if params else message)
+
+    def translated(self, gettext) -> str:
+        """The message in the page's language (``gettext`` is flask_babel's)."""
+        return gettext(self.message, **self.params)
 
 
 def entry_url(base_url: str, code: str) -> str:
@@ -80,7 +93,7 @@ def create_single_use_batch(*, campaign: Campaign, unit: Unit, count: int,
                             label: str | None = None) -> list[EntryPoint]:
     """``count`` single-use codes for printed slips, all with the same meaning."""
     if not 1 <= count <= MAX_BATCH:
-        raise MintingError(f"Số phiếu phải từ 1 đến {MAX_BATCH}.")
+        raise MintingError(N_("Số phiếu phải từ 1 đến %(n)s."), n=MAX_BATCH)
     _check_parts(unit, counter, field, None)
     _check_window(None, active_until)
     entries = [EntryPoint(code=code, kind="single_use", campaign_id=campaign.id, unit_id=unit.id,
@@ -102,7 +115,7 @@ def mint_for_dossier(*, key: str | bytes, unit: Unit, dossier_code: str, campaig
     campaign ends, whichever is first.
     """
     if not dossier_code.strip():
-        raise MintingError("Thiếu mã hồ sơ.")
+        raise MintingError(N_("Thiếu mã hồ sơ."))
     _check_parts(unit, counter, field, None)
     digest = dossier_hash(key, unit.id, dossier_code)
     found = _by_dossier(digest)
@@ -178,12 +191,12 @@ def _check_parts(unit: Unit, counter: Counter | None, field: ProcedureField | No
                  staff: User | None) -> None:
     """The counter (and staff member) must belong to the unit."""
     if counter is not None and counter.unit_id != unit.id:
-        raise MintingError("Quầy không thuộc đơn vị này.")
+        raise MintingError(N_("Quầy không thuộc đơn vị này."))
     if staff is not None and staff.unit_id != unit.id:
-        raise MintingError("Cán bộ không thuộc đơn vị này.")
+        raise MintingError(N_("Cán bộ không thuộc đơn vị này."))
 
 
 def _check_window(active_from: datetime | None, active_until: datetime | None) -> None:
     """An active window must not end before it starts."""
     if active_from and active_until and active_until <= active_from:
-        raise MintingError("Thời điểm kết thúc phải sau thời điểm bắt đầu.")
+        raise MintingError(N_("Thời điểm kết thúc phải sau thời điểm bắt đầu."))

@@ -14,7 +14,7 @@ from ..models import Counter, EntryPoint
 from ..models.base import utcnow
 from ..printing import KINDS, PrintItem, render
 from . import audit
-from .minting import MintingError, create_single_use_batch, current_campaign, entry_url
+from .minting import N_, MintingError, create_single_use_batch, current_campaign, entry_url
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,9 @@ def print_entries(kind: str, entries: Sequence[EntryPoint], *, actor: Actor,
                   base_url: str) -> bytes:
     """Render ``entries`` as ``kind`` and record the print batch (who, which codes, when)."""
     if kind not in KINDS:
-        raise MintingError(f"Kiểu in không hợp lệ: {kind}.")
+        raise MintingError(N_("Kiểu in không hợp lệ: %(kind)s."), kind=kind)
     if not entries:
-        raise MintingError("Không có mã nào để in.")
+        raise MintingError(N_("Không có mã nào để in."))
     pdf = render(kind, print_items(entries, base_url))
     audit.record("qr.print", actor.name, user_id=actor.user_id, object_type="counter",
                  object_id=entries[0].counter_id, kind=kind, count=len(entries),
@@ -61,7 +61,7 @@ def print_poster(counter: Counter, *, actor: Actor, base_url: str) -> bytes:
     """One A4 poster per static code of the counter."""
     entries = static_codes(counter)
     if not entries:
-        raise MintingError("Quầy này chưa có mã QR tĩnh. Xin liên hệ Phòng Nội vụ.")
+        raise MintingError(N_("Quầy này chưa có mã QR tĩnh. Xin liên hệ Phòng Nội vụ."))
     return print_entries("poster", entries, actor=actor, base_url=base_url)
 
 
@@ -69,10 +69,10 @@ def mint_and_print(counter: Counter, count: int, kind: str, *, actor: Actor,
                    base_url: str) -> tuple[list[EntryPoint], bytes]:
     """A new batch of single-use codes for the counter, rendered as slips or receipts."""
     if kind not in ("slips", "receipt"):
-        raise MintingError("Phiếu dùng một lần chỉ in dạng tờ A4 (slips) hoặc giấy in nhiệt (receipt).")
+        raise MintingError(N_("Phiếu dùng một lần chỉ in dạng tờ A4 (slips) hoặc giấy in nhiệt (receipt)."))
     campaign = current_campaign(counter.unit)
     if campaign is None:
-        raise MintingError("Đơn vị không có đợt khảo sát nào đang diễn ra.")
+        raise MintingError(N_("Đơn vị không có đợt khảo sát nào đang diễn ra."))
     label = f"Lô {utcnow():%Y-%m-%d %H:%M} UTC · {actor.name}"
     entries = create_single_use_batch(campaign=campaign, unit=counter.unit, counter=counter,
                                       count=count, label=label[:200])

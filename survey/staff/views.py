@@ -62,7 +62,7 @@ def poster(counter_id: int):
         pdf = print_poster(found, actor=_actor(), base_url=current_app.config["PUBLIC_BASE_URL"])
     except MintingError as exc:
         db.session.rollback()
-        flash(str(exc), "error")
+        flash(exc.translated(_), "error")
         return redirect(url_for("staff.counter", counter_id=found.id))
     db.session.commit()
     return _pdf(pdf, f"ap-phich-{found.unit.code}-{found.code}.pdf")
@@ -83,7 +83,7 @@ def slips(counter_id: int):
                                       base_url=current_app.config["PUBLIC_BASE_URL"])
     except MintingError as exc:
         db.session.rollback()
-        flash(str(exc), "error")
+        flash(exc.translated(_), "error")
         return redirect(url_for("staff.counter", counter_id=found.id), 303)
     db.session.commit()
     return _pdf(pdf, f"phieu-{found.unit.code}-{found.code}-{entries[0].code}.pdf")

@@ -264,3 +264,20 @@ def test_concurrent_scans_of_one_poster_are_all_counted(app, setup):
     assert statuses == [200] * 40
     with app.app_context():
         assert scan_counts([setup["entry"]]) == {setup["entry"]: 40}
+
+
+def test_typed_code_lookups_are_rate_limited_per_address(app, setup):
+    """Each /c lookup tries many readings, so lookups are limited; the empty form is not."""
+    from survey import create_app
+    limited = create_app({"TESTING": True, "SECRET_KEY": "x", "PUBLIC_BASE_URL": "http://127.0.0.1",
+                          "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                          "RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "memory://",
+                          "RATELIMIT_TYPED_CODE": "3/minute"})
+    try:
+        client = limited.test_client()
+        codes = [client.get(f"/c?code=ZZZZ{i}ZZZ").status_code for i in range(2, 6)]
+        assert codes == [404, 404, 404, 429]
+        assert client.get("/c").status_code == 200
+    finally:
+        with limited.app_context():
+            db.engine.dispose()
