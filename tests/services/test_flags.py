@@ -258,3 +258,18 @@ def test_migration_0005_round_trip_keeps_the_append_only_triggers(tmp_path):
         triggers = db.session.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
         assert {"no_delete_responses", "no_update_answers"} <= set(triggers.scalars())
         db.engine.dispose()
+
+
+def test_logged_in_session_alone_and_counter_network_through_the_form(app, client):
+    from ..web.workspace_support import login, make_user
+    with app.app_context():
+        entry = make_campaign()
+        make_user("quay2", "counter_staff", db.session.get(EntryPoint, entry.id).unit)
+        db.session.get(Counter, entry.counter_id).network_cidr = "127.0.0.0/8"
+        db.session.commit()
+    assert login(client, "quay2").status_code == 302
+    client.delete_cookie("sipas_staff")  # only Flask-Login's session is left
+    assert _send(client).status_code == 200
+    with app.app_context():
+        flags = db.session.scalar(select(Response)).flags
+    assert {"staff_session", "counter_network"} <= set(flags)  # the test client is 127.0.0.1
