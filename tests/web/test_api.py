@@ -18,6 +18,7 @@ from survey.extensions import db
 from survey.models import ApiKey, CampaignUnit, EntryPoint, ProcedureField, Unit
 from survey.services.api_keys import create_key, revoke_key
 from tests.factories import make_campaign
+from tests.services.test_printing import require
 from tests.web.browser_support import live_server
 
 DOSSIER = "000.00.12.H20-261122-0001"
@@ -118,7 +119,7 @@ def test_procedure_code_maps_to_its_field_and_unknown_ones_are_ignored(app, clie
 
 def test_qr_images_decode_to_the_token_url(client, api):
     """PNG and SVG of a code; the PNG decodes (ZXing) to the code's URL."""
-    zxingcpp = pytest.importorskip("zxingcpp")
+    zxingcpp = require("zxingcpp")
     from PIL import Image
     token = client.post("/api/v1/tokens", json={"dossier_code": DOSSIER}, headers=auth(api)).get_json()
     png = client.get(f"/api/v1/tokens/{token['code']}.png", headers=auth(api))

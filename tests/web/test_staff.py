@@ -11,9 +11,10 @@ from sqlalchemy import func, select
 from survey.extensions import db
 from survey.models import ApiKey, AuditLog, CampaignUnit, Counter, EntryPoint, Unit
 from tests.factories import form_token, make_campaign
+from tests.services.test_printing import require
 from tests.web.workspace_support import login, make_unit, make_user, token_of
 
-pypdf = pytest.importorskip("pypdf")
+pypdf = require("pypdf")
 GOOD = {"c1_1": "5", "c1_2": "4", "c2_1": "3", "gave_feedback": "0", "overall": "4",
         "comment": "Bí mật của người dân"}
 
