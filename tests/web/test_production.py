@@ -292,3 +292,19 @@ def test_nginx_example_serves_static_files_and_passes_the_real_client_on(app, tm
         gunicorn.terminate()
         proxy.wait(10)
         gunicorn.wait(15)
+
+
+def test_load_benchmark_phones_send_complete_valid_forms():
+    """benchmarks/load.py measures real submissions: every body it sends passes the form's checks."""
+    from urllib.parse import parse_qs
+
+    from benchmarks.load import _cookies, answer_bodies
+    from survey.questionnaires import load_questionnaire
+    from survey.services.answers import clean_answers
+
+    q = load_questionnaire("sipas-counter")
+    for body in answer_bodies(50):
+        answers, errors = clean_answers(q, parse_qs(body))
+        assert errors == {} and len([c for c in answers if c.startswith("c")]) >= 18
+    head = b"HTTP/1.1 200 OK\r\nSet-Cookie: lang=vi; Path=/\r\nset-cookie: d=abc.def; HttpOnly"
+    assert _cookies(head) == "lang=vi; d=abc.def"
