@@ -4,9 +4,11 @@ The rules shared by every import (units, transaction counts, later responses):
 
 - CSV in UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text"), or Windows-1258
   (older Vietnamese Windows exports); comma, semicolon or tab separated. XLSX: the first sheet.
-- Row 1 holds the headers. Headers match a column's Vietnamese name or an English/ASCII alias,
-  compared after NFC normalisation, case folding and, as a fallback, without diacritics
-  ("Mã đơn vị" = "MÃ ĐƠN VỊ" = "ma don vi").
+- Row 1 holds the headers (title rows above them, as in exported reports, are skipped: the
+  first row within the first 20 that names every required column is the header row; a
+  "Tổng cộng" / "Total" row at the foot is ignored). Headers match a column's Vietnamese name
+  or an English/ASCII alias, compared after NFC normalisation, case folding and, as a fallback,
+  without diacritics ("Mã đơn vị" = "MÃ ĐƠN VỊ" = "ma don vi").
 - Every cell is checked before anything is written; errors name the row (as numbered in Excel,
   headers = 1) and the column header, with a Vietnamese message. All text is NFC.
 - Services raise :class:`ImportRejected` and write nothing; the caller commits once.
@@ -29,6 +31,8 @@ from flask_babel import gettext
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 200_000
 MAX_COLUMNS = 100
+HEADER_SEARCH_ROWS = 19  # headers may sit as low as row 20
+TOTAL_LABELS = {"tong cong", "tong", "cong", "total", "tong so"}
 MAX_REPORTED_ERRORS = 200
 
 
@@ -256,8 +260,30 @@ def match_headers(headers: Iterable[object], columns: Iterable[Column]) -> tuple
     return found, errors
 
 
+def find_header_row(table: Table, columns: list[Column]) -> Table:
+    """Skip title rows above the headers, as reports exported from one-stop software have them.
+
+    When row 1 lacks a required column, the first of the next rows (up to row 20) that holds
+    every required column becomes the header row; otherwise the table is returned unchanged,
+    so the missing columns are reported on row 1.
+    """
+    if not match_headers(table.headers, columns)[1]:
+        return table
+    for index, (_, cells) in enumerate(table.rows[:HEADER_SEARCH_ROWS]):
+        if not match_headers(cells, columns)[1]:
+            return Table(["" if c is None else str(c) for c in cells], table.rows[index + 1:])
+    return table
+
+
+def _is_total(cells: list[object]) -> bool:
+    """A summary row ("Tổng cộng", "Cộng", "Total") at the foot of an exported report."""
+    first = next((c for c in cells if not _is_blank(c)), None)
+    return isinstance(first, str) and fold(first).rstrip(":") in TOTAL_LABELS
+
+
 def parse_table(table: Table, columns: list[Column]) -> tuple[list[ParsedRow], list[RowError]]:
-    """Parse every data row; blank rows are skipped; all errors are collected, none raised."""
+    """Parse every data row; blank and total rows are skipped; all errors are collected, none raised."""
+    table = find_header_row(table, columns)
     positions, errors = match_headers(table.headers, columns)
     if errors:
         return [], errors
@@ -266,7 +292,7 @@ def parse_table(table: Table, columns: list[Column]) -> tuple[list[ParsedRow], l
                for c in columns}
     parsed: list[ParsedRow] = []
     for row_number, cells in table.rows:
-        if all(_is_blank(c) for c in cells):
+        if all(_is_blank(c) for c in cells) or _is_total(cells):
             continue
         values: dict[str, object] = {}
         for column in columns:

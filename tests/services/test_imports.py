@@ -346,3 +346,34 @@ def test_one_unit_by_hand_follows_the_import_rules(app):
         with pytest.raises(UnitError):   # an admin cannot move their own unit
             save_unit(sd, code_="SD", name="Sa Đéc", level="city", parent_id=p1.id, user=admin,
                       actor="admin.sd")
+
+
+def test_report_exported_with_title_rows_and_a_total_row(app):
+    """One-stop software exports a report: title lines above the headers, a total at the foot."""
+    with app.app_context():
+        import_units(_bytes("units.csv"), "units.csv", user=None, actor="cli")
+        _fields()
+        db.session.commit()
+        data = _xlsx([["UBND THÀNH PHỐ SA ĐÉC"],
+                      ["BÁO CÁO TÌNH HÌNH GIẢI QUYẾT HỒ SƠ THÁNG 01/2026"],
+                      [],
+                      ["STT", "Mã đơn vị", "Tên đơn vị", "Lĩnh vực", "Tháng", "Số hồ sơ đã trả kết quả"],
+                      [1, "SD-P1", "Phường 1", "Hộ tịch", "01/2026", 120],
+                      [2, "SD-P2", "Phường 2", "Hộ tịch", "01/2026", "x"],
+                      ["Tổng cộng", None, None, None, None, 200]])
+        with pytest.raises(ImportRejected) as caught:
+            import_population(data, "report.xlsx", user=None, actor="cli")
+        # Rows keep the numbers Excel shows: the bad value is on row 6.
+        assert [(e.row, e.column) for e in caught.value.errors] == [(6, "Số hồ sơ đã trả kết quả")]
+        db.session.rollback()
+        fixed = _xlsx([["BÁO CÁO"], ["Mã đơn vị", "Lĩnh vực", "Tháng", "Số hồ sơ"],
+                       ["SD-P1", "Hộ tịch", "01/2026", 120], ["Tổng cộng:", None, None, 120]])
+        assert import_population(fixed, "report.xlsx", user=None, actor="cli").created == 1
+
+
+def test_headers_nowhere_near_the_top_are_reported_on_row_one(app):
+    with app.app_context():
+        with pytest.raises(ImportRejected) as caught:
+            import_units("Báo cáo\nkhông có bảng\n".encode(), "x.csv", user=None, actor="cli")
+        assert {e.row for e in caught.value.errors} == {1}
+        assert {e.column for e in caught.value.errors} == {"Mã đơn vị", "Tên đơn vị", "Cấp"}
