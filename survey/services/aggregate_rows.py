@@ -54,8 +54,7 @@ def read_respondents(scope: Scope, variables: Sequence[str]) -> Respondents:
                    Answer.choice)
             .join(Response, Response.id == Answer.response_id)
             .where(*scope.filters(), Answer.item_code.in_(list(columns) + item_vars)))
-    result = db.session.execute(stmt, execution_options={"yield_per": PARTITION})
-    for part in result.partitions():
+    for part in stream(stmt):
         for rid, code, rating, number, choice in part:
             row = int(np.searchsorted(ids, rid))
             if code in labels:
@@ -75,13 +74,23 @@ def read_respondents(scope: Scope, variables: Sequence[str]) -> Respondents:
     return Respondents(out_vars["unit"], values, out_vars)
 
 
+def stream(stmt, params: dict | None = None, size: int = PARTITION):
+    """Partitions of ``size`` rows from a server-side cursor (never the whole result at once).
+
+    ``stream_results`` is set on the statement: with psycopg 3 an ORM ``yield_per`` alone
+    still fetched every row into memory before the first partition (measured).
+    """
+    options = {"stream_results": True, "yield_per": size}
+    return db.session.connection().execute(stmt.execution_options(**options),
+                                           params or {}).partitions(size)
+
+
 def _responses(scope: Scope) -> tuple[np.ndarray, ...]:
     """Ids (sorted), unit, field and counter ids (-1 when none) of the included responses."""
     stmt = (select(Response.id, Response.unit_id, Response.field_id, Response.counter_id)
             .where(*scope.filters()).order_by(Response.id))
     chunks = []
-    result = db.session.execute(stmt, execution_options={"yield_per": PARTITION})
-    for part in result.partitions():
+    for part in stream(stmt):
         chunks.append(np.array([[-1 if v is None else v for v in row] for row in part],
                                dtype=np.int64).reshape(-1, 4))
     if not chunks:

@@ -168,14 +168,15 @@ def _stream_cells(scope: Scope, pivot: Pivot, groupings: list[tuple[str, ...]]
     sets = answer_sets(tree)
     dialect = db.engine.dialect.name
     stmt = text(pivot_sql(pivot, dialect, scope.include_flagged))
-    result = db.session.execute(stmt, pivot_params(pivot, scope.campaign.id),
-                                execution_options={"yield_per": PARTITION})
+    options = {"stream_results": True, "yield_per": PARTITION}
+    result = db.session.connection().execute(stmt.execution_options(**options),
+                                             pivot_params(pivot, scope.campaign.id))
     cols = list(result.keys())
     slot_at = [cols.index(f"s{s}") for s in range(pivot.n_slots)]
     var_at = {v: cols.index(variable_column(v)) for v in pivot.variables}
     acc = {g: CountsAccumulator(LABEL_BASE) for g in groupings}
     label_ids: dict[tuple[str, ...], dict[tuple, int]] = {g: {} for g in groupings}
-    for part in result.partitions():
+    for part in result.partitions(PARTITION):
         unit = np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
         slots = np.array([[r[i] or 0 for i in slot_at] for r in part], dtype=np.int64)
         values = _unpack(pivot, tree, slots.reshape(len(part), pivot.n_slots))
