@@ -43,6 +43,7 @@ def edit_campaign(campaign_id: int):
 
 
 def _campaign_form(campaign: Campaign | None):
+    """Create or edit a campaign; errors beside the fields, nothing written on error."""
     form = CampaignForm(obj=campaign)
     form.questionnaire_version_id.choices = [
         (v.id, f"{v.questionnaire_id} v{v.version}") for v in campaign_service.questionnaire_versions()]

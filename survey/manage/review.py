@@ -28,6 +28,7 @@ DECISIONS = {
 
 
 def _page() -> int:
+    """The ``?page=`` number, 1 when missing or absurd."""
     value = request.args.get("page", "1")
     return int(value) if value.isdigit() and 0 < int(value) < 100_000 else 1
 
@@ -60,6 +61,7 @@ def response_detail(response_id: int):
 
 
 def _detail(response: Response, form: DecisionForm, status: int = 200):
+    """Render the response page (also after a refused decision, with the form's errors)."""
     from flask_babel import get_locale
     return render_template(
         "manage/response.html", response=response, form=form,
@@ -109,6 +111,7 @@ def audit():
 
 
 def _date(value: str | None) -> date | None:
+    """An ISO date from a query parameter, or None."""
     try:
         return date.fromisoformat(value) if value else None
     except ValueError:

@@ -28,6 +28,7 @@ def units():
 
 
 def _units_page(form: UploadForm, errors=None, status: int = 200):
+    """The tree page with the import form (and the errors of a refused file)."""
     tree = unit_service.unit_tree(current_user)
     counts = unit_service.counter_counts(current_user)
     return render_template("manage/units.html", tree=tree, counter_counts=counts, form=form,
@@ -73,6 +74,7 @@ def edit_unit(unit_id: int):
 
 
 def _unit_form(unit: Unit | None):
+    """Create or edit one unit; errors beside the fields, nothing written on error."""
     form = UnitForm(obj=unit)
     form.level.choices = [(k, _(v)) for k, v in unit_service.LEVEL_LABELS.items()]
     own = unit is not None and unit.id == current_user.unit_id
@@ -119,6 +121,7 @@ def population_template():
 
 
 def _csv(filename: str, rows: list[list[str]]):
+    """A small CSV download in UTF-8 with BOM (Excel opens it with the right diacritics)."""
     import csv
     import io
 
@@ -143,6 +146,7 @@ def counters():
 
 
 def _unit_choices(exclude: set[int] = frozenset()) -> list[tuple[int, str]]:
+    """Units of the user's subtree for a select, indented by depth."""
     return [(u.id, f"{'— ' * depth}{u.name} ({u.code})")
             for u, depth in unit_service.unit_tree(current_user) if u.id not in exclude]
 
@@ -162,6 +166,7 @@ def edit_counter(counter_id: int):
 
 
 def _counter_form(counter: Counter | None):
+    """Create or edit a counter; errors beside the fields, nothing written on error."""
     form = CounterForm(obj=counter)
     form.unit_id.choices = _unit_choices()
     if counter is None and request.method == "GET" and request.args.get("unit_id", "").isdigit():
@@ -212,6 +217,7 @@ def edit_field(field_id: int):
 
 
 def _field_form(field: ProcedureField | None):
+    """Create or edit a procedure field; errors beside the fields."""
     form = FieldForm(obj=field)
     if form.validate_on_submit():
         try:
@@ -241,6 +247,7 @@ def population():
 
 
 def _population_page(form: UploadForm, errors=None, status: int = 200):
+    """The transactions table of a year with the import form (and a refused file's errors)."""
     year = request.args.get("year", "")
     year = int(year) if year.isdigit() and 1900 <= int(year) <= 2999 else date.today().year
     table = population_service.population_table(current_user, year)

@@ -46,6 +46,7 @@ class AuditPage:
 
 
 def _visible(user: User):
+    """Audit entries the admin may read (see the module docstring)."""
     from .scope import in_scope
     by_users = AuditLog.user_id.in_(select(User.id).where(in_scope(user, User.unit_id)))
     own = db.session.get(Unit, user.unit_id)

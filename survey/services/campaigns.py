@@ -132,6 +132,7 @@ def _validate(campaign, data: CampaignInput, code: str, name: str, user: User | 
 
 
 def _has_responses(campaign: Campaign, unit_id: int | None = None) -> bool:
+    """Whether the campaign (or one of its units) has any response."""
     query = select(Response.id).where(Response.campaign_id == campaign.id)
     if unit_id is not None:
         query = query.where(Response.unit_id == unit_id)

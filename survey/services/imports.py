@@ -230,6 +230,7 @@ def _read_xlsx(data: bytes) -> Table:
 # --- matching and parsing ----------------------------------------------------------------------
 
 def _is_blank(value: object) -> bool:
+    """An empty cell: None or only whitespace."""
     return value is None or (isinstance(value, str) and not value.strip())
 
 

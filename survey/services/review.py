@@ -94,6 +94,7 @@ def comments_of(responses: list[Response]) -> dict[int, list[str]]:
 
 
 def _reason(reason: str | None) -> str:
+    """The NFC reason, or ReviewError when missing, too short or too long."""
     reason = nfc(reason or "")
     if len(reason) < REASON_MIN:
         raise ReviewError(_l("Vui lòng ghi lý do (ít nhất %(n)s ký tự)."), n=REASON_MIN)
@@ -104,6 +105,7 @@ def _reason(reason: str | None) -> str:
 
 def _decide(response: Response, action: str, reason: str, user: User | None, actor: str,
             **details: object) -> AuditLog:
+    """Write the decision's audit entry (the response change is flushed with it)."""
     db.session.flush()
     return audit.record(action, actor, user_id=user.id if user else None, object_type="response",
                         object_id=response.id, reason=reason, campaign_id=response.campaign_id,
@@ -186,11 +188,13 @@ def answer_rows(response: Response, lang: str = "vi") -> list[AnswerRow]:
 
 
 def _pick(text: dict[str, str] | None, lang: str) -> str:
+    """A text in the page language, else Vietnamese, else any."""
     text = text or {}
     return text.get(lang) or text.get("vi") or next(iter(text.values()), "")
 
 
 def _answer_text(q, item, answer: Answer, lang: str, na_label: dict) -> str:
+    """One stored answer as a reviewer reads it (label, not code)."""
     if answer.not_applicable:
         return _pick(na_label, lang)
     if answer.rating is not None:
@@ -208,6 +212,7 @@ def _answer_text(q, item, answer: Answer, lang: str, na_label: dict) -> str:
 
 
 def _raw(answer: Answer) -> str:
+    """A stored answer's value as plain text."""
     for value in (answer.rating, answer.number, answer.choice, answer.text):
         if value is not None:
             return str(value)

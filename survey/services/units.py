@@ -114,6 +114,7 @@ def import_units(data: bytes, filename: str, *, user: User | None, actor: str) -
 
 
 def _parent_code(unit: Unit) -> str | None:
+    """The official code of the unit's parent (None at the top)."""
     return unit.parent.code if unit.parent else None
 
 
