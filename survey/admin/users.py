@@ -19,7 +19,14 @@ from ..auth import role_required
 from ..extensions import db
 from ..models import Unit, User
 from ..services.scope import get_in_scope, in_scope
-from ..services.users import CREATABLE_ROLES, MIN_PASSWORD_LENGTH, AccountError, create_user, reset_password
+from ..services.users import (
+    CREATABLE_ROLES,
+    MIN_PASSWORD_LENGTH,
+    AccountError,
+    create_user,
+    reset_password,
+    set_active,
+)
 
 ROLE_NAMES = {"admin": _l("Quản trị (Nội vụ)"), "unit_manager": _l("Lãnh đạo đơn vị"),
               "counter_staff": _l("Cán bộ một cửa")}
@@ -109,6 +116,27 @@ def user_reset_password(user_id: int):
                            min_length=MIN_PASSWORD_LENGTH), 422
 
 
+@role_required("admin")
+def user_set_active(user_id: int):
+    """An admin deactivates or reactivates an account of their subtree."""
+    user = get_in_scope(User, user_id, current_user)
+    form = FlaskForm()
+    if form.validate_on_submit():
+        active = request.form.get("active") == "1"
+        try:
+            set_active(user, active, actor=current_user, actor_name=current_user.username)
+        except AccountError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(_("Đã mở lại tài khoản %(name)s.", name=user.username) if active
+                  else _("Đã khoá tài khoản %(name)s.", name=user.username), "success")
+    else:
+        _flash_errors(form)
+    return redirect(url_for("admin.user_detail", user_id=user.id))
+
+
 def _flash_errors(form: FlaskForm) -> None:
     """Field errors of a posted form as messages (the CSRF one included)."""
     if request.method != "POST":
@@ -125,4 +153,6 @@ def register(bp) -> None:
     bp.add_url_rule("/users/new", "user_new", user_new, methods=["GET", "POST"])
     bp.add_url_rule("/users/<int:user_id>", "user_detail", user_detail)
     bp.add_url_rule("/users/<int:user_id>/password", "user_reset_password", user_reset_password,
+                    methods=["POST"])
+    bp.add_url_rule("/users/<int:user_id>/active", "user_set_active", user_set_active,
                     methods=["POST"])

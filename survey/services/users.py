@@ -188,3 +188,19 @@ def create_user(*, username: str, password: str, role: str, unit: Unit, full_nam
     record("user.create", actor_name, user_id=actor.id if actor else None, object_type="user",
            object_id=user.id, username=name, role=role, unit=unit.code)
     return user
+
+
+def set_active(target: User, active: bool, *, actor: User, actor_name: str) -> None:
+    """An admin deactivates (ending every session at once) or reactivates an account."""
+    if actor.role != "admin":
+        raise AccountError(str(_l("Chỉ quản trị viên được khoá hoặc mở tài khoản.")))
+    if target.id == actor.id and not active:
+        raise AccountError(str(_l("Bạn không thể tự khoá tài khoản của mình.")))
+    if target.active == active:
+        return
+    target.active = active
+    if active:
+        target.failed_logins = 0
+        target.locked_until = None
+    record("user.activate" if active else "user.deactivate", actor_name, user_id=actor.id,
+           object_type="user", object_id=target.id, username=target.username)

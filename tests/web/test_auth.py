@@ -340,3 +340,30 @@ def test_language_switch_is_remembered(client, people):
     assert '<html lang="en">' in english.get_data(as_text=True)
     assert any(c.startswith("lang=en") for c in english.headers.getlist("Set-Cookie"))
     assert '<html lang="en">' in client.get("/admin/users").get_data(as_text=True)
+
+
+def test_admin_deactivates_and_reactivates_an_account(app, people):
+    target = _user_id(app, "quay.w1")
+    staff = app.test_client()
+    login(staff, "quay.w1")
+    admin = app.test_client()
+    login(admin, "noivu")
+    token = token_of(admin.get(f"/admin/users/{target}").get_data(as_text=True))
+    off = admin.post(f"/admin/users/{target}/active", data={"csrf_token": token, "active": "0"})
+    assert off.status_code == 302
+    assert staff.get("/account/password").status_code == 302  # the open session ended
+    assert login(app.test_client(), "quay.w1").status_code == 401
+    admin.post(f"/admin/users/{target}/active", data={"csrf_token": token, "active": "1"})
+    assert login(app.test_client(), "quay.w1").status_code == 302
+    me = _user_id(app, "noivu")
+    admin.post(f"/admin/users/{me}/active", data={"csrf_token": token, "active": "0"})
+    assert admin.get("/admin/").status_code == 200  # nobody locks themselves out
+    with app.app_context():
+        actions = db.session.scalars(select(AuditLog.action).where(
+            AuditLog.action.in_(["user.deactivate", "user.activate"])).order_by(AuditLog.id)).all()
+        assert actions == ["user.deactivate", "user.activate"]
+    manager = app.test_client()
+    login(manager, "truong.w1")
+    token = token_of(manager.get("/admin/users").get_data(as_text=True))
+    assert manager.post(f"/admin/users/{target}/active",
+                        data={"csrf_token": token, "active": "0"}).status_code == 403
