@@ -45,12 +45,13 @@ def review():
         campaign = visible[0]
     status = request.args.get("status", "all")
     status = status if status in review_service.STATUSES else "all"
-    page = rows = None
+    page = rows = counts = None
     if campaign is not None:
         page = review_service.queue(campaign.id, current_user, status=status, page=_page())
         rows = review_service.queue_rows(page.responses)
+        counts = review_service.queue_counts(campaign.id, current_user)
     return render_template("manage/review.html", campaigns=visible, campaign=campaign, status=status,
-                           page=page, rows=rows, flag_labels=review_service.FLAG_LABELS)
+                           page=page, rows=rows, counts=counts, flag_labels=review_service.FLAG_LABELS)
 
 
 @bp.get("/responses/<int:response_id>")

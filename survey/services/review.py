@@ -79,6 +79,18 @@ def queue(campaign_id: int, user: User, *, status: str = "all", page: int = 1,
     return QueuePage(list(rows), total, page, per_page)
 
 
+def queue_counts(campaign_id: int, user: User) -> dict[str, int]:
+    """How many responses of the campaign in the user's subtree wait for a decision, were excluded."""
+    from sqlalchemy import case
+
+    from .scope import in_scope
+    pending = func.sum(case((and_(is_flagged(), Response.excluded.is_(False)), 1), else_=0))
+    excluded = func.sum(case((Response.excluded.is_(True), 1), else_=0))
+    row = db.session.execute(select(pending, excluded, func.count(Response.id)).where(
+        Response.campaign_id == campaign_id, in_scope(user, Response.unit_id))).one()
+    return {"pending": int(row[0] or 0), "excluded": int(row[1] or 0), "responses": int(row[2] or 0)}
+
+
 def comments_of(responses: list[Response]) -> dict[int, list[str]]:
     """The free-text answers of each response (shown escaped in the queue)."""
     ids = [r.id for r in responses]
