@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from ..auth import role_required
 from ..extensions import db
-from ..models import Campaign
-from ..services.progress import campaign_progress
-from ..services.scope import campaign_in_scope, get_in_scope
+from ..models import Campaign, Unit
+from ..services.progress import campaign_progress, campaign_progress_units
+from ..services.scope import campaign_in_scope, get_in_scope, narrowed
 from . import users
 from .charts import daily_bars, thousands
 
@@ -44,13 +44,18 @@ def index():
 def progress(campaign_id: int):
     """The progress dashboard of one campaign, over the units in the user's subtree."""
     campaign = get_in_scope(Campaign, campaign_id, current_user)
-    data = campaign_progress(campaign, current_user)
+    unit, viewer = None, current_user
+    if request.args.get("unit_id"):  # narrow to one unit of the subtree
+        unit = get_in_scope(Unit, request.args["unit_id"], current_user)
+        viewer = narrowed(current_user, unit)
+    data = campaign_progress(campaign, viewer)
     chart = daily_bars(
         data.days, title=_("Số phiếu hợp lệ mỗi ngày"),
         description=_("Từ %(start)s đến %(end)s, theo giờ Việt Nam; bảng số liệu ở bên dưới.",
                       start=data.days[0][0].strftime("%d/%m/%Y") if data.days else "",
                       end=data.days[-1][0].strftime("%d/%m/%Y") if data.days else ""))
-    return render_template("admin/progress.html", p=data, chart=chart)
+    choices = campaign_progress_units(campaign, current_user)
+    return render_template("admin/progress.html", p=data, chart=chart, unit=unit, choices=choices)
 
 
 @bp.context_processor

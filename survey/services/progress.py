@@ -141,6 +141,11 @@ def _campaign_units(campaign: Campaign, user) -> list[UnitProgress]:
     return [UnitProgress(uid, code, name, target=target) for uid, code, name, target in rows]
 
 
+def campaign_progress_units(campaign: Campaign, user) -> list[tuple[int, str]]:
+    """(id, name) of the campaign's units in the user's subtree, for the unit chooser."""
+    return [(u.unit_id, u.name) for u in _campaign_units(campaign, user)]
+
+
 def _counters(units: dict[int, UnitProgress]) -> dict[int, CounterProgress]:
     """Every counter of the listed units (zero rows included), attached to its unit."""
     found = {}

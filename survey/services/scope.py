@@ -12,6 +12,8 @@ The subtree is a recursive CTE, so it works on SQLite and PostgreSQL at any tree
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import abort
 from sqlalchemy import ColumnElement, Select, exists, false, literal, select
 
@@ -83,3 +85,18 @@ def unit_in_scope(user, unit_id: int | None) -> bool:
     if unit_id is None:
         return False
     return bool(db.session.scalar(select(literal(True)).where(in_scope(user, literal(unit_id)))))
+
+
+@dataclass(frozen=True)
+class Narrowed:
+    """A user's view narrowed to one unit of their subtree (same role, smaller subtree)."""
+
+    unit_id: int
+    role: str
+    is_authenticated: bool = True
+    is_active: bool = True
+
+
+def narrowed(user, unit: Unit) -> Narrowed:
+    """Scope ``user`` down to ``unit``'s subtree; ``unit`` must come from ``get_in_scope``."""
+    return Narrowed(unit_id=unit.id, role=user.role)

@@ -218,3 +218,16 @@ def test_browser_admin_logs_in_and_sees_the_demo_dashboard(app):
         assert not traffic.foreign, traffic.foreign
         context.close()
         browser.close()
+
+
+def test_dashboard_narrows_to_one_unit_of_the_subtree(client, app, campaign):
+    login(client, "noivu")
+    url = f"/admin/campaigns/{campaign['id']}/progress"
+    html = client.get(f"{url}?unit_id={campaign['w2']}").get_data(as_text=True)
+    assert "Quầy Hai" in html and "Quầy hộ tịch" not in html
+    assert f'<option value="{campaign["w2"]}" selected>Phường Hai</option>' in html
+    client.post("/logout", data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"',
+                                                          html).group(1)})
+    login(client, "truong.w1")
+    assert client.get(f"{url}?unit_id={campaign['w2']}").status_code == 404  # not in the subtree
+    assert client.get(f"{url}?unit_id=abc").status_code == 404
