@@ -346,3 +346,22 @@ def test_template_files_use_the_documented_headers(client, world):
         table = read_table(response.data)
         found, errors = match_headers(table.headers, columns)
         assert errors == [] and len(found) >= 3 and table.rows
+
+
+def test_campaign_form_takes_vietnamese_number_and_date_formats(app, client, world):
+    _as(client, "noivu")
+    token = _token(client, "/admin/campaigns/new")
+    with app.app_context():
+        version_id = db.session.get(Campaign, world["campaign"]).questionnaire_version_id
+    form = {"csrf_token": token, "code": "dot-vn", "name": "Đợt kiểu Việt", "weighting": "design",
+            "questionnaire_version_id": version_id, "starts_on": "01/02/2026", "ends_on": "31/12/2026",
+            "margin_percent": "2,5", "unit_ids": [world["w2"]]}
+    bad = client.post("/admin/campaigns/new", data=form | {"margin_percent": "năm",
+                                                            "starts_on": "32/13/2026"})
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "Vui lòng nhập một số." in html and "Ngày không hợp lệ" in html
+    assert client.post("/admin/campaigns/new", data=form).status_code == 302
+    with app.app_context():
+        saved = db.session.scalar(select(Campaign).filter_by(code="dot-vn"))
+        assert saved.margin_of_error == pytest.approx(0.025)
+        assert (saved.starts_on.isoformat(), saved.ends_on.isoformat()) == ("2026-02-01", "2026-12-31")
