@@ -27,6 +27,12 @@ NAV = [
     ("staff.index", _l("Mã QR"), ALL),
 ]
 
+# Pages that belong to a nav entry without being its endpoint (marked as the current area).
+ALSO_CURRENT = {
+    "admin.index": ("admin.progress",),
+    "admin.users": ("admin.user_new", "admin.user_detail"),
+}
+
 
 def workspace_nav() -> list[dict]:
     """The links the current user may follow, the current area marked."""
@@ -40,7 +46,8 @@ def workspace_nav() -> list[dict]:
             continue
         if current_user.role not in getattr(view, "allowed_roles", roles):
             continue  # never a link that answers 403
-        items.append({"url": url_for(endpoint), "label": label, "current": here == endpoint})
+        current = here == endpoint or here in ALSO_CURRENT.get(endpoint, ())
+        items.append({"url": url_for(endpoint), "label": label, "current": current})
     return items
 
 

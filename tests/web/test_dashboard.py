@@ -215,6 +215,10 @@ def test_browser_admin_logs_in_and_sees_the_demo_dashboard(app):
         assert page.locator("details table tbody tr").first.is_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= 1366  # fits the office screen
         assert not _serious(page)
+        for path in ("/admin/users", "/account/password", "/admin/"):  # the other account pages
+            page.goto(f"{base}{path}")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1366
+            assert not _serious(page)
         assert not traffic.foreign, traffic.foreign
         context.close()
         browser.close()
