@@ -73,6 +73,7 @@ def openapi_document() -> dict:
                     "400": _error_response("Malformed body; `fields` names each wrong field."),
                     "401": {"$ref": "#/components/responses/Unauthorized"},
                     "409": _error_response("The unit has no open campaign (`no_open_campaign`)."),
+                    "413": _error_response("Body larger than the server accepts (`too_large`)."),
                     "429": {"$ref": "#/components/responses/RateLimited"},
                 },
             }},

@@ -194,6 +194,13 @@ def test_body_that_is_not_json_is_400(client, api):
             "body": "Expected a JSON object."}
 
 
+def test_oversized_body_is_a_json_413(client, api):
+    """A body over MAX_CONTENT_LENGTH is refused in JSON, as documented."""
+    huge = '{"dossier_code": "' + "x" * (300 * 1024) + '"}'
+    resp = client.post("/api/v1/tokens", data=huge, content_type="application/json", headers=auth(api))
+    assert resp.status_code == 413 and conforms(client, resp, "/tokens")["error"] == "too_large"
+
+
 def test_unit_without_open_campaign_is_409(app, client):
     """A key whose unit is in no running campaign gets a clear 409."""
     with app.app_context():
