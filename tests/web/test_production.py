@@ -11,12 +11,15 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from alembic.script import ScriptDirectory
 from flask import request
 
 from survey import ROOT, create_app
+
+from ..factories import form_token, make_campaign, receipt
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 CONF = ROOT / "deploy" / "gunicorn.conf.py"
@@ -151,11 +154,16 @@ def redis_url(tmp_path):
         proc.wait(10)
 
 
-def test_a_rate_limit_counted_by_one_app_server_holds_in_the_other(app, redis_url, tmp_path):
-    """Two gunicorn servers (deploy/gunicorn.conf.py, 2 workers each) share one database and Redis."""
+def test_two_app_servers_share_nothing_but_the_database_redis_and_the_secret(app, redis_url, tmp_path):
+    """Two gunicorn servers (deploy/gunicorn.conf.py, 2 workers each) share one database and Redis.
+
+    A form opened on one server is sent to the other; a rate limit counted by one holds in the other.
+    """
+    with app.app_context():
+        code = make_campaign().code
     (tmp_path / "limited_wsgi.py").write_text(
         "from survey import create_app\n"
-        "app = create_app({'RATELIMIT_APPLICATION': '3 per minute'})\n")
+        "app = create_app({'RATELIMIT_APPLICATION': '5 per minute'})\n")
     env = {**os.environ, "SIPAS_ENV": "production", "SIPAS_SECRET_KEY": "shared-secret-for-this-test",
            "SIPAS_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
            "SIPAS_RATELIMIT_STORAGE_URI": redis_url, "SIPAS_INSTANCE_PATH": str(tmp_path),
@@ -172,8 +180,13 @@ def test_a_rate_limit_counted_by_one_app_server_holds_in_the_other(app, redis_ur
         for proc, base in servers:
             _wait_until_up(f"{base}/healthz", proc)  # exempt from limits, and the database answers
         (_, first), (_, second) = servers
+        with urllib.request.urlopen(f"{first}/s/{code}", timeout=10) as page:
+            token = form_token(page.read().decode())
+        answers = urlencode({"c1_1": "5", "c2_1": "4", "overall": "4", "token": token}).encode()
+        with urllib.request.urlopen(f"{second}/s/{code}", data=answers, timeout=10) as sent:
+            assert sent.status == 200 and receipt(sent.read().decode())
         assert [_status(f"{first}/s/NOSUCHCODE") for _ in range(3)] == [404, 404, 404]
-        assert _status(f"{second}/s/NOSUCHCODE") == 429  # the other server saw the three requests
+        assert _status(f"{second}/s/NOSUCHCODE") == 429  # the other server saw all five requests
         assert _status(f"{second}/healthz") == 200
     finally:
         for proc, _ in servers:
