@@ -273,13 +273,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(target: str, url: str, workers: int, logs: Path):
+def gunicorn(target: str, url: str, workers: int, logs: Path, limits: str = "memory://"):
     """gunicorn with deploy/gunicorn.conf.py on 127.0.0.1; yields (port, master PID) once it answers."""
     port = free_port()
     env = {**os.environ, "SIPAS_DATABASE_URL": url, "SIPAS_BIND": f"127.0.0.1:{port}",
            "SIPAS_WORKERS": str(workers), "SIPAS_ACCESS_LOG": "", "SIPAS_LOG_LEVEL": "warning",
            "SIPAS_ENV": "production", "SIPAS_SECRET_KEY": secrets.token_urlsafe(32),
-           "SIPAS_TRUSTED_PROXIES": "1", "SIPAS_RATELIMIT_STORAGE_URI": "memory://",
+           "SIPAS_TRUSTED_PROXIES": "1", "SIPAS_RATELIMIT_STORAGE_URI": limits,
            "SIPAS_MAX_REQUESTS": "0"}  # no worker recycling mid-run: its CPU time would be lost
     log = open(logs / f"gunicorn-{target.split(':')[0]}-{port}.log", "w")
     proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
@@ -369,11 +369,14 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--client-procs", type=int, default=2, help="client processes")
     parser.add_argument("--codes", type=int, default=2000, help="static QR codes in the campaign")
+    parser.add_argument("--ratelimit-storage", default="memory://",
+                        help="SIPAS_RATELIMIT_STORAGE_URI for SIPAS, e.g. redis://127.0.0.1:6379/0")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     bodies = answer_bodies(200)
     logs = Path(tempfile.mkdtemp(prefix="sipas-load-logs-"))
     print(f"gunicorn: deploy/gunicorn.conf.py, {args.workers} sync workers, access log off; "
+          f"rate limits in {args.ratelimit_storage}; "
           f"{args.client_procs} client processes; {args.warmup:g} s warm-up + {args.duration:g} s "
           f"measured per run; CPUs: {os.cpu_count()}; server logs in {logs}", flush=True)
     print(HEADER, flush=True)
@@ -382,7 +385,7 @@ def main() -> int:
         with _database(backend, args) as (url, db_pid):
             codes = migrate_and_seed(url, args.codes)
             with gunicorn("ceiling", url, args.workers, logs) as ceiling, \
-                    gunicorn("app", url, args.workers, logs) as app:
+                    gunicorn("app", url, args.workers, logs, args.ratelimit_storage) as app:
                 receipts = 0
                 for concurrency in levels:
                     ceiling_rate = None
