@@ -74,7 +74,7 @@ def _fit(pdf: FPDF, text: str, width: float) -> str:
 
 
 def render_poster(items: list[PrintItem]) -> bytes:
-    """One A4 page per code: names, the invitation in Vietnamese then English, a 120 mm QR."""
+    """One A4 page per code: names, the invitation in Vietnamese then English, a QR up to 150 mm."""
     pdf = _document("A4")
     for item in items:
         pdf.add_page()
@@ -83,7 +83,7 @@ def render_poster(items: list[PrintItem]) -> bytes:
             y = _centred(pdf, y + 2, item.counter_name, 16, width=180, x=15)
         y = _centred(pdf, y + 8, INVITE_VI, 22, style="B", width=190, x=10)
         y = _centred(pdf, y + 1, INVITE_EN, 13, width=190, x=10, grey=True)
-        size = min(120.0, 250 - y)
+        size = min(150.0, pdf.h - 70 - y)  # leave room for the code and the typed address
         draw_qr(pdf, qr_matrix(item.url), (pdf.w - size) / 2, y + 8, size)
         y += size + 14
         if item.field_name:
