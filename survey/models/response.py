@@ -17,12 +17,15 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 
 CHANNELS = ("qr", "kiosk", "paper", "api")
+# Responses waiting for (or carrying) a review decision; the partial index below holds only these.
+REVIEW_PREDICATE = "excluded OR (flags IS NOT NULL AND json_array_length(flags) > 0)"
 
 
 class Response(db.Model):
@@ -40,6 +43,9 @@ class Response(db.Model):
         # Results (services/results.py): a campaign's included responses per unit (0006).
         Index("ix_responses_campaign_excluded_unit", "campaign_id", "excluded", "unit_id",
               postgresql_include=["field_id", "counter_id"]),
+        # Review queue (services/review.py): only the few flagged or excluded responses (0007).
+        Index("ix_responses_review", "campaign_id", "submitted_at",
+              postgresql_where=text(REVIEW_PREDICATE), sqlite_where=text(REVIEW_PREDICATE)),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),

@@ -16,7 +16,6 @@ from ..extensions import db
 from ..models import Answer, AuditLog, Response, User
 from . import audit
 from .imports import _l, nfc
-from .results import flagged as is_flagged
 
 MANUAL = "manual"
 REASON_MIN, REASON_MAX = 5, 1000
@@ -31,6 +30,13 @@ FLAG_LABELS = {
 }
 DECISIONS = ("response.exclude", "response.include", "response.flag", "response.unflag")
 STATUSES = ("all", "flagged", "excluded", "pending")
+
+
+def is_flagged():
+    """SQL: the response carries a flag; the same test as ``results.flagged`` but with a literal 0,
+    so that it matches the partial index ``ix_responses_review`` even in a prepared statement."""
+    from sqlalchemy import literal_column
+    return and_(Response.flags.is_not(None), func.json_array_length(Response.flags) > literal_column("0"))
 
 
 class ReviewError(ValueError):
@@ -80,15 +86,19 @@ def queue(campaign_id: int, user: User, *, status: str = "all", page: int = 1,
 
 
 def queue_counts(campaign_id: int, user: User) -> dict[str, int]:
-    """How many responses of the campaign in the user's subtree wait for a decision, were excluded."""
+    """How many responses of the campaign in the user's subtree wait for a decision, were excluded.
+
+    Read from the partial index of flagged-or-excluded responses (``ix_responses_review``).
+    """
     from sqlalchemy import case
 
     from .scope import in_scope
-    pending = func.sum(case((and_(is_flagged(), Response.excluded.is_(False)), 1), else_=0))
+    pending = func.sum(case((Response.excluded.is_(False), 1), else_=0))
     excluded = func.sum(case((Response.excluded.is_(True), 1), else_=0))
-    row = db.session.execute(select(pending, excluded, func.count(Response.id)).where(
-        Response.campaign_id == campaign_id, in_scope(user, Response.unit_id))).one()
-    return {"pending": int(row[0] or 0), "excluded": int(row[1] or 0), "responses": int(row[2] or 0)}
+    row = db.session.execute(select(pending, excluded).where(
+        Response.campaign_id == campaign_id, in_scope(user, Response.unit_id),
+        or_(is_flagged(), Response.excluded.is_(True)))).one()
+    return {"pending": int(row[0] or 0), "excluded": int(row[1] or 0)}
 
 
 def comments_of(responses: list[Response]) -> dict[int, list[str]]:
