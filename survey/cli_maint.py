@@ -66,11 +66,13 @@ def maintenance_group() -> None:
               help="Keep hashes this many days (default SIPAS_NETWORK_HASH_RETENTION_DAYS, 90).")
 def purge_command(days: int | None) -> None:
     """Clear the device and address hashes of responses older than the retention period."""
+    from .services.audit import record
     from .services.integrity import purge_network_hashes
     days = current_app.config["NETWORK_HASH_RETENTION_DAYS"] if days is None else days
     if days < 0:
         raise click.BadParameter("must be 0 or more", param_hint="--days")
     cleared = purge_network_hashes(days)
+    record("maintenance.purge_network_hashes", "cli", days=days, responses=cleared)
     db.session.commit()
     click.echo(f"Cleared device/address hashes of {cleared} responses older than {days} days.")
 

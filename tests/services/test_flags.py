@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from survey.extensions import db
-from survey.models import Counter, EntryPoint, Response
+from survey.models import AuditLog, Counter, EntryPoint, Response
 from survey.questionnaires import load_questionnaire
 from survey.services.integrity import (
     Signals,
@@ -161,6 +161,8 @@ def test_purge_command_uses_the_retention_setting(app, runner):
     assert "1" in result.output
     with app.app_context():
         assert db.session.scalar(select(func.count()).where(Response.ip_hash.is_not(None))) == 0
+        entry = db.session.scalar(select(AuditLog).filter_by(action="maintenance.purge_network_hashes"))
+        assert entry.details == {"days": 90, "responses": 1}
 
 
 @pytest.mark.parametrize(("value", "expected"), [
