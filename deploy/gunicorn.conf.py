@@ -33,8 +33,9 @@ accesslog = os.environ.get("SIPAS_ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("SIPAS_LOG_LEVEL", "info")
 access_log_format = '%({x-forwarded-for}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms'
-# Only nginx on this host talks to gunicorn; ProxyFix in the app (SIPAS_TRUSTED_PROXIES) decides
-# which X-Forwarded-* values the app believes.
+# gunicorn itself believes no X-Forwarded-* header: ProxyFix in the app (SIPAS_TRUSTED_PROXIES)
+# is the one place that decides, so a deployment without a proxy cannot be told "https" by a client.
+secure_scheme_headers: dict[str, str] = {}
 forwarded_allow_ips = "127.0.0.1,::1"
 
 # Preload: the app is built once in the master (a bad configuration, such as a missing

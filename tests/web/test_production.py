@@ -92,6 +92,7 @@ def test_gunicorn_config_reads_the_environment(monkeypatch):
     exec(compile(CONF.read_text(), str(CONF), "exec"), settings)
     assert (settings["workers"], settings["bind"], settings["accesslog"]) == (3, "127.0.0.1:9001", None)
     assert settings["errorlog"] == "-" and settings["preload_app"] is True and settings["timeout"] == 30
+    assert settings["secure_scheme_headers"] == {}  # only the app's ProxyFix reads X-Forwarded-Proto
 
 
 # --- several app servers, one database, one Redis ------------------------------------------
