@@ -136,7 +136,7 @@ def test_security_headers_on_every_page_type(app, client):
     print("\nheaders checked on:", statuses)
 
 
-def test_security_headers_on_429_and_500_pages(database, tmp_path):
+def test_security_headers_on_429_and_500_pages():
     app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "k",
                       "RATELIMIT_ENABLED": False})
 
