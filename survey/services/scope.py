@@ -7,6 +7,10 @@ Every staff and admin view filters through these three functions:
 - ``get_in_scope(model, ident, user)``: the object, or 404 when it is absent *or* outside the
   subtree (a user of another unit cannot even learn that the id exists).
 
+Helpers built on them: ``campaign_in_scope`` (a campaign is visible when it surveys a unit of
+the subtree), ``scope_filter(model, user)``, ``unit_in_scope`` (for unit ids posted in forms) and
+``narrowed(user, unit)`` (the same role, limited to one unit of the subtree).
+
 The subtree is a recursive CTE, so it works on SQLite and PostgreSQL at any tree depth.
 """
 
