@@ -136,7 +136,8 @@ def test_security_headers_on_every_page_type(app, client):
     print("\nheaders checked on:", statuses)
 
 
-def test_security_headers_on_429_and_500_pages():
+def test_security_headers_on_429_and_500_pages(monkeypatch, tmp_path):
+    monkeypatch.setenv("SIPAS_INSTANCE_PATH", str(tmp_path))
     app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "k",
                       "RATELIMIT_ENABLED": False})
 
