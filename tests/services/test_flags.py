@@ -244,12 +244,13 @@ def test_demo_holds_staff_device_and_burst_flags_made_by_the_flag_code(app):
         assert settings["n_flagged"] == len(flags) >= 11 and settings["n_excluded"] == 0
 
 
-def test_migration_0005_round_trip_keeps_the_append_only_triggers(tmp_path):
+def test_migration_0005_round_trip_keeps_the_append_only_triggers(tmp_path, monkeypatch):
     """0005 adds plain columns: a batch copy of ``responses`` would lose 0002's triggers on SQLite."""
     from flask_migrate import downgrade, upgrade
     from sqlalchemy import inspect, text
 
     from survey import create_app
+    monkeypatch.setenv("SIPAS_INSTANCE_PATH", str(tmp_path))
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'm.db'}", "SECRET_KEY": "k"})
     with app.app_context():
         upgrade()
