@@ -337,3 +337,52 @@ def test_users_of_other_units_are_never_listed(app, world):
     client, _ = clients["admin"]
     html = client.get("/admin/users").get_data(as_text=True)
     assert "target.own" in html and MARKER not in html.lower()
+
+
+def test_scope_functions_follow_the_subtree(app):
+    """The three scope functions at depth 3, twice in one query, and for odd ids."""
+    import werkzeug.exceptions
+
+    from survey.models import Counter
+    from survey.services.scope import (
+        campaign_in_scope,
+        get_in_scope,
+        in_scope,
+        narrowed,
+        unit_in_scope,
+        visible_unit_ids,
+    )
+    with app.test_request_context():
+        root = make_unit("R", "Tỉnh", "province")
+        a = make_unit("A", "Xã A", parent=root)
+        a1 = make_unit("A1", "Trung tâm A1", "centre", parent=a)
+        a11 = make_unit("A11", "Điểm A11", "other", parent=a1)
+        b = make_unit("B", "Xã B", parent=root)
+        manager = make_user("m.a", "unit_manager", a)
+        admin_a = make_user("admin.a", "admin", a)
+        counter_b = Counter(unit_id=b.id, code="Q", name="Quầy B")
+        db.session.add(counter_b)
+        version, _ = publish_questionnaire(load_questionnaire("counter-rating"))
+        empty = Campaign(code="empty", name="Chưa có đơn vị", questionnaire_version_id=version.id,
+                         starts_on=date(2026, 1, 1), ends_on=date(2026, 2, 1))
+        db.session.add(empty)
+        db.session.commit()
+        assert set(db.session.scalars(visible_unit_ids(manager))) == {a.id, a1.id, a11.id}
+        both = select(Unit.id).where(in_scope(manager, Unit.id), in_scope(manager, Unit.parent_id))
+        assert set(db.session.scalars(both)) == {a1.id, a11.id}
+        assert get_in_scope(Unit, a11.id, manager).id == a11.id
+        assert get_in_scope(Unit, str(a11.id), manager).id == a11.id
+        for ident in (b.id, root.id, 99999, "x", None):
+            with pytest.raises(werkzeug.exceptions.NotFound):
+                get_in_scope(Unit, ident, manager)
+        with pytest.raises(werkzeug.exceptions.NotFound):
+            get_in_scope(Counter, counter_b.id, manager)
+        assert unit_in_scope(manager, a1.id) and not unit_in_scope(manager, b.id)
+        assert not unit_in_scope(manager, None)
+        narrow = narrowed(manager, a1)
+        assert set(db.session.scalars(visible_unit_ids(narrow))) == {a1.id, a11.id}
+        # A campaign without units yet: admins see it, managers do not.
+        seen = lambda user: set(db.session.scalars(select(Campaign.id).where(campaign_in_scope(user))))  # noqa: E731
+        assert seen(admin_a) == {empty.id} and seen(manager) == set()
+        manager.active = False
+        assert list(db.session.scalars(visible_unit_ids(manager))) == []
