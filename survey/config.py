@@ -67,12 +67,17 @@ def _flag(value: str | None, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
-def _pair(value: str | None, default: tuple[int, int]) -> tuple[int, int]:
-    """``"N/M"`` (more than N within M minutes) from the environment."""
+def _pair(env, name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """``"N/M"`` (more than N within M minutes) from the environment variable ``name``."""
+    value = env.get(name)
     if not value:
         return default
-    n, m = value.split("/")
-    return int(n), int(m)
+    try:
+        n, m = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: expected N/M, e.g. 3/60 (more than 3 in 60 minutes)"
+                          ) from None
+    return n, m
 
 
 def _integrity(env) -> dict:
@@ -83,9 +88,9 @@ def _integrity(env) -> dict:
         "RATELIMIT_PUBLIC_DEVICE": env.get("SIPAS_RATELIMIT_PUBLIC_DEVICE", "10/minute;40/hour"),
         "RATELIMIT_PUBLIC_ENTRY": env.get("SIPAS_RATELIMIT_PUBLIC_ENTRY", "120/minute"),
         "RATELIMIT_PUBLIC_IP": env.get("SIPAS_RATELIMIT_PUBLIC_IP", "300/minute"),
-        "INTEGRITY_BURST_DEVICE": _pair(env.get("SIPAS_FLAG_BURST_DEVICE"), (3, 60)),
-        "INTEGRITY_BURST_ENTRY": _pair(env.get("SIPAS_FLAG_BURST_ENTRY"), (20, 10)),
-        "INTEGRITY_REPEATED_PATTERN": _pair(env.get("SIPAS_FLAG_REPEATED_PATTERN"), (3, 30)),
+        "INTEGRITY_BURST_DEVICE": _pair(env, "SIPAS_FLAG_BURST_DEVICE", (3, 60)),
+        "INTEGRITY_BURST_ENTRY": _pair(env, "SIPAS_FLAG_BURST_ENTRY", (20, 10)),
+        "INTEGRITY_REPEATED_PATTERN": _pair(env, "SIPAS_FLAG_REPEATED_PATTERN", (3, 30)),
         "INTEGRITY_MIN_FORM_SECONDS": int(env.get("SIPAS_FLAG_MIN_FORM_SECONDS", "8")),
         "INTEGRITY_SECONDS_PER_ANSWER": float(env.get("SIPAS_FLAG_SECONDS_PER_ANSWER", "1.0")),
         # Device and address hashes are cleared after this many days (sipas maintenance purge).

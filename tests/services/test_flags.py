@@ -276,3 +276,15 @@ def test_logged_in_session_alone_and_counter_network_through_the_form(app, clien
     with app.app_context():
         flags = db.session.scalar(select(Response)).flags
     assert {"staff_session", "counter_network"} <= set(flags)  # the test client is 127.0.0.1
+
+
+def test_thresholds_come_from_the_environment(monkeypatch, tmp_path):
+    from survey.config import ConfigError, from_environment
+    monkeypatch.setenv("SIPAS_FLAG_BURST_DEVICE", "5/15")
+    monkeypatch.setenv("SIPAS_FLAG_MIN_FORM_SECONDS", "20")
+    thresholds = Thresholds.from_config(from_environment(str(tmp_path)))
+    assert thresholds.burst_device == (5, 15) and thresholds.min_form_seconds == 20
+    assert thresholds.burst_entry == (20, 10)  # the default
+    monkeypatch.setenv("SIPAS_FLAG_BURST_ENTRY", "twenty")
+    with pytest.raises(ConfigError, match="SIPAS_FLAG_BURST_ENTRY"):
+        from_environment(str(tmp_path))
