@@ -102,7 +102,7 @@ def measure(url: str, campaign_id: int) -> dict:
                 review.exclude(response, "benchmark: loại thử", user=admin, actor=admin.username)
             db.session.commit()
 
-        figures["decision_ms"] = _median_ms(decide, runs=RUNS + 1)   # leaves it as it was
+        figures["decision_ms"] = _median_ms(decide)   # warm-up + 7 runs: an even number, left as it was
     return figures
 
 

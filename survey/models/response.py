@@ -43,8 +43,9 @@ class Response(db.Model):
         # Results (services/results.py): a campaign's included responses per unit (0006).
         Index("ix_responses_campaign_excluded_unit", "campaign_id", "excluded", "unit_id",
               postgresql_include=["field_id", "counter_id"]),
-        # Review queue (services/review.py): only the few flagged or excluded responses (0007).
-        Index("ix_responses_review", "campaign_id", "submitted_at",
+        # Review queue (services/review.py): only the few flagged or excluded responses, with
+        # every column the queue filters and sorts on, so pages and counts are index-only (0007).
+        Index("ix_responses_review", "campaign_id", "submitted_at", "id", "unit_id", "excluded",
               postgresql_where=text(REVIEW_PREDICATE), sqlite_where=text(REVIEW_PREDICATE)),
     )
 

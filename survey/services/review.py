@@ -39,6 +39,11 @@ def is_flagged():
     return and_(Response.flags.is_not(None), func.json_array_length(Response.flags) > literal_column("0"))
 
 
+def in_review():
+    """SQL: flagged or excluded, written exactly as the predicate of ``ix_responses_review``."""
+    return or_(Response.excluded, is_flagged())
+
+
 class ReviewError(ValueError):
     """A decision that cannot be taken (missing reason, already excluded, …)."""
 
@@ -71,17 +76,20 @@ def queue(campaign_id: int, user: User, *, status: str = "all", page: int = 1,
     """
     from .scope import in_scope
     conditions = {
-        "all": or_(is_flagged(), Response.excluded.is_(True)),
+        "all": in_review(),
         "flagged": is_flagged(),
-        "excluded": Response.excluded.is_(True),
-        "pending": and_(is_flagged(), Response.excluded.is_(False)),
+        "excluded": and_(in_review(), Response.excluded),
+        # (flagged or excluded) and not excluded = flagged and not excluded, in index columns only
+        "pending": and_(in_review(), ~Response.excluded),
     }[status if status in STATUSES else "all"]
     where = [Response.campaign_id == campaign_id, in_scope(user, Response.unit_id), conditions]
-    total = db.session.scalar(select(func.count(Response.id)).where(*where))
+    total = db.session.scalar(select(func.count()).select_from(Response).where(*where))
     page = max(1, page)
-    rows = db.session.scalars(select(Response).where(*where)
-                              .order_by(Response.submitted_at.desc(), Response.id.desc())
-                              .offset((page - 1) * per_page).limit(per_page))
+    order = (Response.submitted_at.desc(), Response.id.desc())
+    # The page's ids first (index-only on ix_responses_review), then only those rows.
+    ids = (select(Response.id).where(*where).order_by(*order)
+           .offset((page - 1) * per_page).limit(per_page))
+    rows = db.session.scalars(select(Response).where(Response.id.in_(ids)).order_by(*order))
     return QueuePage(list(rows), total, page, per_page)
 
 
@@ -93,11 +101,10 @@ def queue_counts(campaign_id: int, user: User) -> dict[str, int]:
     from sqlalchemy import case
 
     from .scope import in_scope
-    pending = func.sum(case((Response.excluded.is_(False), 1), else_=0))
-    excluded = func.sum(case((Response.excluded.is_(True), 1), else_=0))
+    pending = func.sum(case((Response.excluded, 0), else_=1))
+    excluded = func.sum(case((Response.excluded, 1), else_=0))
     row = db.session.execute(select(pending, excluded).where(
-        Response.campaign_id == campaign_id, in_scope(user, Response.unit_id),
-        or_(is_flagged(), Response.excluded.is_(True)))).one()
+        Response.campaign_id == campaign_id, in_scope(user, Response.unit_id), in_review())).one()
     return {"pending": int(row[0] or 0), "excluded": int(row[1] or 0)}
 
 

@@ -2,8 +2,9 @@
 
 Review decisions (exclude, re-include, manual flag) are audit-log entries about the response;
 the first index makes a response's decision history (and any object's) a lookup, not a scan.
-The second is a partial index holding only flagged or excluded responses, so the review queue
-and its counts read a few thousand index entries instead of the whole campaign.
+The second is a partial index holding only flagged or excluded responses, with the columns the
+queue filters and sorts on, so the review queue and its counts are index-only scans over a few
+thousand entries instead of reads of the whole campaign.
 
 Revision ID: 0007
 Revises: 0006
@@ -22,7 +23,8 @@ REVIEW_PREDICATE = "excluded OR (flags IS NOT NULL AND json_array_length(flags) 
 
 def upgrade():
     op.create_index("ix_audit_log_object", "audit_log", ["object_type", "object_id"])
-    op.create_index("ix_responses_review", "responses", ["campaign_id", "submitted_at"],
+    op.create_index("ix_responses_review", "responses",
+                    ["campaign_id", "submitted_at", "id", "unit_id", "excluded"],
                     postgresql_where=sa.text(REVIEW_PREDICATE), sqlite_where=sa.text(REVIEW_PREDICATE))
 
 
