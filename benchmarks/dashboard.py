@@ -1,11 +1,12 @@
 """Benchmark: the progress dashboard of one campaign with 1,000,000 responses in 700 units.
 
     .venv/bin/python benchmarks/dashboard.py [--responses 1000000] [--units 700] [--port 55451]
-        [--url postgresql+psycopg://… --reset]
+        [--url postgresql+psycopg://… --reset | --reuse]
 
 Without ``--url`` a throwaway PostgreSQL server is started with ``scripts/pg-temp`` in a
 temporary folder (127.0.0.1, ``--port``) and removed at the end. With ``--url`` the schema
-``public`` of that database is dropped first, so it needs ``--reset`` as a confirmation.
+``public`` of that database is dropped first, so it needs ``--reset`` as a confirmation; or
+``--reuse`` measures again on data an earlier ``--reset`` run left there.
 
 The schema comes from the migrations. One province with ``--units`` wards (one counter and one
 QR code each), a year-long campaign with targets, 12 months of transactions per ward, scans
@@ -14,8 +15,9 @@ generate_series``; ward sizes skewed, 2 % flagged, 1 % excluded, spread over 320
 Answers are not generated: the dashboard never reads them.
 
 Printed: load time, then the median of 3 runs of ``campaign_progress`` for the province admin
-(every ward and counter, the daily series) and of the whole page (``GET
-/admin/campaigns/<id>/progress``, HTML with the SVG chart and both tables).
+(every ward and counter, the daily series), of its two scans of the responses (per unit ×
+counter, per local day), and of the whole page (``GET /admin/campaigns/<id>/progress``, HTML
+with the SVG chart and both tables), with the load average (the machine is shared).
 """
 
 from __future__ import annotations
@@ -128,21 +130,27 @@ def _responses(app, campaign_id: int, n: int, n_units: int) -> None:
             conn.execute(text("VACUUM ANALYZE"))
 
 
-def _measure(app, campaign_id: int) -> tuple[float, float, int, int]:
-    """Median seconds of the service and of the page (3 runs each), page bytes, response total."""
+def _measure(app, campaign_id: int) -> tuple[float, float, float, float, int, int]:
+    """Median seconds of the service, its two scans and the page (3 runs each), bytes, responses."""
     from sqlalchemy import select
 
     from survey.extensions import db
     from survey.models import Campaign, User
-    from survey.services.progress import campaign_progress
+    from survey.services.progress import _response_tallies, campaign_progress, daily_responses
     with app.app_context():
         admin = db.session.scalar(select(User).filter_by(username="noivu"))
         campaign = db.session.get(Campaign, campaign_id)
-        service = []
+        service, tallies, daily = [], [], []
         for _ in range(3):
             start = time.perf_counter()
             result = campaign_progress(campaign, admin)
             service.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            _response_tallies(campaign.id, admin)
+            tallies.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            daily_responses(campaign, admin, date(2026, 12, 31))
+            daily.append(time.perf_counter() - start)
         total = result.total.tally.submissions
         session_id = admin.get_id()
     client = app.test_client()
@@ -155,7 +163,8 @@ def _measure(app, campaign_id: int) -> tuple[float, float, int, int]:
         page.append(time.perf_counter() - start)
         assert response.status_code == 200, response.status_code
         size = len(response.data)
-    return statistics.median(service), statistics.median(page), size, total
+    return (statistics.median(service), statistics.median(tallies), statistics.median(daily),
+            statistics.median(page), size, total)
 
 
 def main() -> None:
@@ -166,9 +175,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=55451, help="port of the throwaway server")
     parser.add_argument("--url", help="an existing PostgreSQL database (its schema is dropped)")
     parser.add_argument("--reset", action="store_true", help="confirm dropping --url's schema")
+    parser.add_argument("--reuse", action="store_true", help="measure data already at --url")
     args = parser.parse_args()
-    if args.url and not args.reset:
-        parser.error("--url drops the schema of that database: add --reset to confirm")
+    if args.url and not (args.reset or args.reuse):
+        parser.error("--url drops the schema of that database: add --reset to confirm (or --reuse)")
     folder = None
     url = args.url
     if url is None:
@@ -178,13 +188,18 @@ def main() -> None:
     try:
         app = _app(url)
         start = time.perf_counter()
-        campaign_id = _build(app, args.units)
-        _responses(app, campaign_id, args.responses, args.units)
+        campaign_id = 1
+        if not args.reuse:
+            campaign_id = _build(app, args.units)
+            _responses(app, campaign_id, args.responses, args.units)
         load = time.perf_counter() - start
-        service, page, size, total = _measure(app, campaign_id)
-        print(f"dashboard benchmark: {total:,} responses, {args.units} units/counters, PostgreSQL")
-        print(f"  load (schema, units, responses, scans, VACUUM ANALYZE): {load:.1f} s")
+        service, tallies, daily, page, size, total = _measure(app, campaign_id)
+        print(f"dashboard benchmark: {total:,} responses, {args.units} units/counters, PostgreSQL, "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        if not args.reuse:
+            print(f"  load (schema, units, responses, scans, VACUUM ANALYZE): {load:.1f} s")
         print(f"  campaign_progress (all units, counters, 320+ days): {service:.3f} s (median of 3)")
+        print(f"    of which the scan per unit × counter {tallies:.3f} s, per local day {daily:.3f} s")
         print(f"  GET /admin/campaigns/{campaign_id}/progress: {page:.3f} s, {size:,} bytes (median of 3)")
     finally:
         if folder:
