@@ -57,6 +57,8 @@ def from_environment(instance_path: str) -> dict:
         "BABEL_DEFAULT_LOCALE": "vi",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Ho_Chi_Minh",
         "DISPLAY_TIMEZONE": "Asia/Ho_Chi_Minh",
+        # Workspace logins last this long after the last request (survey/auth).
+        "SESSION_HOURS": float(env.get("SIPAS_SESSION_HOURS", "12")),
     }
 
 

@@ -8,6 +8,7 @@ app server accepts them. The session id carries a keyed stamp of the password ha
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 
 from flask import Flask, abort
@@ -52,6 +53,9 @@ def init_app(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
     login_manager.user_loader(_load_user)
+    # A workspace session lasts SESSION_HOURS after the last request (Flask checks the signed
+    # cookie's timestamp against this on every request; the cookie also expires in the browser).
+    app.permanent_session_lifetime = timedelta(hours=app.config.get("SESSION_HOURS", 12))
 
     from .nav import other_language_url, workspace_nav
     from .views import bp

@@ -47,6 +47,7 @@ def login():
         db.session.commit()
         if result.user is not None:
             session.clear()  # no state from before the login survives it
+            session.permanent = True  # expires SESSION_HOURS after the last request
             login_user(result.user)
             return redirect(_safe_next(request.args.get("next")) or landing_url(result.user))
         form.password.data = ""

@@ -367,3 +367,16 @@ def test_admin_deactivates_and_reactivates_an_account(app, people):
     token = token_of(manager.get("/admin/users").get_data(as_text=True))
     assert manager.post(f"/admin/users/{target}/active",
                         data={"csrf_token": token, "active": "0"}).status_code == 403
+
+
+def test_session_expires_after_the_idle_lifetime(app, people):
+    import time
+    from datetime import timedelta
+    client = app.test_client()
+    login(client, "noivu")
+    assert app.permanent_session_lifetime == timedelta(hours=12)
+    cookie = client.get_cookie("session")
+    assert cookie is not None and cookie.expires is not None  # not a browser-lifetime cookie
+    app.permanent_session_lifetime = timedelta(seconds=1)
+    time.sleep(2.1)
+    assert client.get("/admin/").status_code == 302  # the signed timestamp is too old
