@@ -288,3 +288,23 @@ def test_thresholds_come_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("SIPAS_FLAG_BURST_ENTRY", "twenty")
     with pytest.raises(ConfigError, match="SIPAS_FLAG_BURST_ENTRY"):
         from_environment(str(tmp_path))
+
+
+def test_neutralise_cell_properties():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @given(st.text(max_size=40))
+    def text_cells(value):
+        out = neutralise_cell(value)
+        if value[:1] in ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠"):
+            assert out == "'" + value  # a spreadsheet shows it as text, nothing is lost
+        else:
+            assert out == value
+
+    @given(st.one_of(st.integers(), st.floats(allow_nan=False), st.none(), st.booleans()))
+    def other_cells(value):
+        assert neutralise_cell(value) == value  # numbers stay numbers
+
+    text_cells()
+    other_cells()
