@@ -32,7 +32,7 @@ def register(app: Flask) -> None:
     from .cli_users import users_group
     app.cli.add_command(users_group)  # sipas users create|reset-password|list
     from .cli_manage import register as register_manage
-    register_manage(app)  # units import, population import
+    register_manage(app)  # units|population|counters|fields import
 
 
 @click.group("questionnaires", cls=AppGroup,

@@ -1,4 +1,4 @@
-"""``sipas units import`` and ``sipas population import``: the web imports, from the command line.
+"""``sipas units|population|counters|fields import``: the web imports, from the command line.
 
 Same rules as the upload forms (whole file validated, all or nothing); errors are printed as
 ``FILE:ROW: «column»: message`` (messages in Vietnamese) and the command exits 1 without writing anything.
@@ -60,7 +60,33 @@ def import_population_command(path: str) -> None:
     _run(import_population, path)
 
 
+@click.group("counters", cls=AppGroup, help="Counters (quầy): import them from CSV/XLSX.")
+def counters_group() -> None:
+    """Counter commands."""
+
+
+@counters_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def import_counters_command(path: str) -> None:
+    """Create or update counters from PATH (Mã đơn vị, Mã quầy, Tên quầy, Dải mạng)."""
+    from .services.reference_imports import import_counters
+    _run(import_counters, path)
+
+
+@click.group("fields", cls=AppGroup, help="Procedure fields (lĩnh vực): import the catalogue.")
+def fields_group() -> None:
+    """Procedure-field commands."""
+
+
+@fields_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def import_fields_command(path: str) -> None:
+    """Create or update fields from PATH (Mã lĩnh vực, Tên lĩnh vực, Tên tiếng Anh, Mã thủ tục)."""
+    from .services.reference_imports import import_fields
+    _run(import_fields, path)
+
+
 def register(app) -> None:
     """Attach the commands to ``app.cli``."""
-    app.cli.add_command(units_group)
-    app.cli.add_command(population_group)
+    for group in (units_group, population_group, counters_group, fields_group):
+        app.cli.add_command(group)

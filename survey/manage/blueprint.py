@@ -15,7 +15,8 @@ from ..services.imports import MAX_BYTES, _l, display
 
 bp = Blueprint("manage", __name__, url_prefix="/admin")
 MANAGERS = ("admin", "unit_manager")
-UPLOAD_ENDPOINTS = {"manage.import_units", "manage.import_population"}
+UPLOAD_ENDPOINTS = {"manage.import_units", "manage.import_population", "manage.import_counters",
+                    "manage.import_fields"}
 
 
 @bp.url_value_preprocessor

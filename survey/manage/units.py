@@ -12,6 +12,7 @@ from ..auth import role_required
 from ..extensions import csrf, db
 from ..models import Counter, ProcedureField, Unit
 from ..services import population as population_service
+from ..services import reference_imports
 from ..services import units as unit_service
 from ..services.imports import ImportRejected, _l
 from ..services.scope import get_in_scope, unit_in_scope
@@ -41,22 +42,8 @@ def _units_page(form: UploadForm, errors=None, status: int = 200):
 @role_required("admin")
 def import_units():
     """Import the unit tree (CSV/XLSX); all or nothing, errors beside the form."""
-    form = UploadForm()
-    if not form.validate_on_submit():
-        return _units_page(form, status=422)
-    upload = form.file.data
-    try:
-        summary = unit_service.import_units(upload.read(), upload.filename or "", user=current_user,
-                                            actor=actor())
-    except ImportRejected as exc:
-        db.session.rollback()
-        return _units_page(form, errors=exc.errors, status=422)
-    if not commit():
-        return _units_page(form, status=409)
-    flash(_("Đã nhập %(rows)s dòng: thêm %(created)s, cập nhật %(updated)s, không đổi %(unchanged)s.",
-            rows=summary.rows, created=summary.created, updated=summary.updated,
-            unchanged=summary.unchanged), "success")
-    return redirect(url_for("manage.units"))
+    return _import(unit_service.import_units, "manage.units",
+                   lambda form, errors: _units_page(form, errors=errors, status=422))
 
 
 @bp.route("/units/new", methods=["GET", "POST"])
@@ -138,11 +125,7 @@ def _csv(filename: str, rows: list[list[str]]):
 @role_required(*MANAGERS)
 def counters():
     """Counters of the user's subtree, optionally of one unit (``?unit_id=``)."""
-    unit = None
-    if request.args.get("unit_id"):
-        unit = get_in_scope(Unit, request.args.get("unit_id"), current_user)
-    return render_template("manage/counters.html", counters=unit_service.counters_of(current_user, unit),
-                           unit=unit)
+    return _counters_page()
 
 
 def _unit_choices(exclude: set[int] = frozenset()) -> list[tuple[int, str]]:
@@ -192,13 +175,66 @@ def _counter_form(counter: Counter | None):
     return render_template("manage/counter_form.html", form=form, counter=counter), status
 
 
+@csrf.exempt  # checked by the form itself, after the larger body limit applies (blueprint.py)
+@bp.post("/counters/import")
+@role_required(*MANAGERS)
+def import_counters():
+    """Import counters (unit × code) of the user's subtree; all or nothing."""
+    return _import(reference_imports.import_counters, "manage.counters",
+                   lambda form, errors: _counters_page(form, errors, 422))
+
+
+def _counters_page(form: UploadForm | None = None, errors=None, status: int = 200):
+    """The counters list (of one unit with ``?unit_id=``) with the import form."""
+    unit = None
+    if request.args.get("unit_id"):
+        unit = get_in_scope(Unit, request.args.get("unit_id"), current_user)
+    return render_template("manage/counters.html", counters=unit_service.counters_of(current_user, unit),
+                           unit=unit, form=form or UploadForm(), errors=errors,
+                           columns=reference_imports.COUNTER_COLUMNS), status
+
+
+def _import(service, done_endpoint: str, refused):
+    """Validate the upload, run one import service, commit once; the page again with errors."""
+    form = UploadForm()
+    if not form.validate_on_submit():
+        return refused(form, None)
+    upload = form.file.data
+    try:
+        summary = service(upload.read(), upload.filename or "", user=current_user, actor=actor())
+    except ImportRejected as exc:
+        db.session.rollback()
+        return refused(form, exc.errors)
+    if not commit():
+        return refused(form, None)
+    flash(_("Đã nhập %(rows)s dòng: thêm %(created)s, cập nhật %(updated)s, không đổi %(unchanged)s.",
+            rows=summary.rows, created=summary.created, updated=summary.updated,
+            unchanged=summary.unchanged), "success")
+    return redirect(url_for(done_endpoint))
+
+
 # --- procedure fields --------------------------------------------------------------------------
 
 @bp.get("/fields")
 @role_required(*MANAGERS)
 def fields():
     """The procedure fields (a catalogue shared by every unit)."""
-    return render_template("manage/fields.html", fields=unit_service.all_fields())
+    return _fields_page()
+
+
+def _fields_page(form: UploadForm | None = None, errors=None, status: int = 200):
+    """The field catalogue with the import form for admins."""
+    return render_template("manage/fields.html", fields=unit_service.all_fields(), form=form or UploadForm(),
+                           errors=errors, columns=reference_imports.FIELD_COLUMNS), status
+
+
+@csrf.exempt  # checked by the form itself, after the larger body limit applies (blueprint.py)
+@bp.post("/fields/import")
+@role_required("admin")
+def import_fields():
+    """Import procedure fields by code; all or nothing."""
+    return _import(reference_imports.import_fields, "manage.fields",
+                   lambda form, errors: _fields_page(form, errors, 422))
 
 
 @bp.route("/fields/new", methods=["GET", "POST"])
@@ -262,19 +298,5 @@ def _population_page(form: UploadForm, errors=None, status: int = 200):
 @role_required("admin")
 def import_population():
     """Import transaction counts (unit × field × month); a month imported again is replaced."""
-    form = UploadForm()
-    if not form.validate_on_submit():
-        return _population_page(form, status=422)
-    upload = form.file.data
-    try:
-        summary = population_service.import_population(upload.read(), upload.filename or "",
-                                                       user=current_user, actor=actor())
-    except ImportRejected as exc:
-        db.session.rollback()
-        return _population_page(form, errors=exc.errors, status=422)
-    if not commit():
-        return _population_page(form, status=409)
-    flash(_("Đã nhập %(rows)s dòng: thêm %(created)s, cập nhật %(updated)s, không đổi %(unchanged)s.",
-            rows=summary.rows, created=summary.created, updated=summary.updated,
-            unchanged=summary.unchanged), "success")
-    return redirect(url_for("manage.population"))
+    return _import(population_service.import_population, "manage.population",
+                   lambda form, errors: _population_page(form, errors=errors, status=422))

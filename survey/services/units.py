@@ -298,7 +298,7 @@ def save_counter(counter: Counter | None, *, unit: Unit, code_: str, name: str, 
     code_, name = nfc(code_), nfc(name)
     cidr = nfc(network_cidr) if network_cidr and network_cidr.strip() else None
     if cidr:
-        cidr = _networks(cidr)
+        cidr = normalise_networks(cidr)
         if len(cidr) > 64:
             raise UnitError(_l("Dài quá %(n)s ký tự."), "network_cidr", n=64)
     clash = db.session.scalar(select(Counter).where(Counter.unit_id == unit.id, Counter.code == code_))
@@ -316,7 +316,7 @@ def save_counter(counter: Counter | None, *, unit: Unit, code_: str, name: str, 
     return counter
 
 
-def _networks(value: str) -> str:
+def normalise_networks(value: str) -> str:
     """One or more networks (comma or semicolon separated), normalised: "10.1.2.0/24, 10.9.0.0/16"."""
     import ipaddress
     found = []

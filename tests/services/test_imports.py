@@ -324,6 +324,12 @@ def test_command_line_imports_print_rows_and_columns(app, runner, tmp_path):
         assert counts.exit_code == 0, counts.output
         again = runner.invoke(args=["population", "import", str(FIXTURES / "population.csv")])
         assert "5 unchanged" in again.output
+        counters = tmp_path / "quay.csv"
+        counters.write_text("Mã đơn vị,Mã quầy,Tên quầy\nSD-P1,Q1,Quầy 1\n", encoding="utf-8")
+        assert "1 created" in runner.invoke(args=["counters", "import", str(counters)]).output
+        fields = tmp_path / "linh-vuc.csv"
+        fields.write_text("Mã lĩnh vực,Tên lĩnh vực\nXD,Xây dựng\n", encoding="utf-8")
+        assert "1 created" in runner.invoke(args=["fields", "import", str(fields)]).output
 
 
 def test_one_unit_by_hand_follows_the_import_rules(app):
@@ -377,3 +383,54 @@ def test_headers_nowhere_near_the_top_are_reported_on_row_one(app):
             import_units("Báo cáo\nkhông có bảng\n".encode(), "x.csv", user=None, actor="cli")
         assert {e.row for e in caught.value.errors} == {1}
         assert {e.column for e in caught.value.errors} == {"Mã đơn vị", "Tên đơn vị", "Cấp"}
+
+
+# --- counters and procedure fields (the same framework) -----------------------------------------
+
+def test_counter_import_upserts_by_unit_and_code(app):
+    from survey.models import Counter
+    from survey.services.reference_imports import import_counters
+    with app.app_context():
+        import_units(_bytes("units.csv"), "units.csv", user=None, actor="cli")
+        first = ("Mã đơn vị,Mã quầy,Tên quầy,Dải mạng\n"
+                 "SD-P1,Q1,Quầy 1,10.1.1.0/24\n"
+                 "SD-P1,Q2,Quầy 2,\n"
+                 "SD-P2,Q1,Quầy một,10.2.0.9/16; 192.168.1.0/24\n")
+        assert import_counters(first.encode(), "q.csv", user=None, actor="cli").created == 3
+        db.session.commit()
+        again = "Mã đơn vị,Mã quầy,Tên quầy\nSD-P1,Q1,Quầy số 1\nSD-P1,Q2,Quầy 2\n"
+        summary = import_counters(again.encode(), "q.csv", user=None, actor="cli")
+        db.session.commit()
+        assert (summary.created, summary.updated, summary.unchanged) == (0, 1, 1)
+        counters = {(c.unit.code, c.code): (c.name, c.network_cidr)
+                    for c in db.session.scalars(select(Counter))}
+        assert counters == {("SD-P1", "Q1"): ("Quầy số 1", None), ("SD-P1", "Q2"): ("Quầy 2", None),
+                            ("SD-P2", "Q1"): ("Quầy một", "10.2.0.0/16, 192.168.1.0/24")}
+        before = _snapshot()
+        bad = ("Mã đơn vị,Mã quầy,Tên quầy,Dải mạng\n"
+               "SD-P1,Q3,Quầy 3,\n"                 # fine, but not written
+               "NOPE,Q1,Quầy,\n"                    # unknown unit
+               "SD-P1,Q3,Quầy 3 lặp,\n"             # same counter twice
+               "SD-P2,Q2,Quầy 2,999.1.1.1/8\n")     # bad network
+        with pytest.raises(ImportRejected) as caught:
+            import_counters(bad.encode(), "bad.csv", user=None, actor="cli")
+        db.session.rollback()
+        assert [(e.row, e.column) for e in caught.value.errors] == [
+            (3, "Mã đơn vị"), (4, "Mã quầy"), (5, "Dải mạng")]
+        assert _snapshot() == before
+
+
+def test_field_import_upserts_by_code(app):
+    from survey.services.reference_imports import import_fields
+    with app.app_context():
+        data = _xlsx([["Mã lĩnh vực", "Tên lĩnh vực", "Tên tiếng Anh", "Mã thủ tục"],
+                      ["HT", "Hộ tịch", "Civil status", "1.000893"], ["DD", "Đất đai", None, None]])
+        assert import_fields(data, "f.xlsx", user=None, actor="cli").created == 2
+        db.session.commit()
+        again = "code,name\nHT,Hộ tịch\nCT,Chứng thực\n"
+        summary = import_fields(again.encode(), "f.csv", user=None, actor="cli")
+        assert (summary.created, summary.updated, summary.unchanged) == (1, 1, 0)
+        assert db.session.scalar(select(ProcedureField.name_en).filter_by(code="HT")) is None
+        with pytest.raises(ImportRejected) as caught:
+            import_fields("code,name\nX,Một\nX,Hai\n".encode(), "f.csv", user=None, actor="cli")
+        assert [(e.row, e.column) for e in caught.value.errors] == [(3, "code")]

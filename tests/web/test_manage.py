@@ -365,3 +365,18 @@ def test_campaign_form_takes_vietnamese_number_and_date_formats(app, client, wor
         saved = db.session.scalar(select(Campaign).filter_by(code="dot-vn"))
         assert saved.margin_of_error == pytest.approx(0.025)
         assert (saved.starts_on.isoformat(), saved.ends_on.isoformat()) == ("2026-02-01", "2026-12-31")
+
+
+def test_a_manager_imports_counters_of_their_own_unit_only(app, client, world):
+    _as(client, "truong.t1")
+    token = _token(client, "/admin/counters")
+    outside = "Mã đơn vị,Mã quầy,Tên quầy\nT1,Q7,Quầy 7\nW2,Q7,Quầy lạ\n".encode()
+    refused = _upload(client, "/admin/counters/import", "q.csv", outside, token)
+    assert refused.status_code == 422
+    assert re.search(r">3</td><td>Mã đơn vị</td><td>Đơn vị «W2» nằm ngoài", refused.get_data(as_text=True))
+    assert _count(app, Counter) == 1
+    inside = "Mã đơn vị,Mã quầy,Tên quầy\nT1,Q7,Quầy 7\n".encode()
+    ok = _upload(client, "/admin/counters/import", "q.csv", inside, token)
+    assert ok.status_code == 302 and _count(app, Counter) == 2
+    # The field catalogue is shared: only admins import it.
+    assert _upload(client, "/admin/fields/import", "f.csv", b"code,name\nX,Y\n", token).status_code == 403
