@@ -95,9 +95,11 @@ def test_refusal_takes_about_as_long_for_unknown_and_known_names(app, people):
             return time.perf_counter() - start
         cost("noivu")  # warm-up (the dummy hash is made once)
         cost("ai.do")
-        unknown = sorted(cost("ai.do") for _ in range(3))[1]
-        known = sorted(cost("noivu") for _ in range(3))[1]
-    assert 0.33 < unknown / known < 3
+        pairs = [(cost("ai.do"), cost("noivu")) for _ in range(5)]  # interleaved: load drifts
+        unknown = sorted(u for u, _ in pairs)[2]
+        known = sorted(k for _, k in pairs)[2]
+    # Without the dummy hash an unknown name would answer in well under 1 % of the time.
+    assert 0.25 < unknown / known < 4
 
 
 def test_account_locks_after_five_failures_then_unlocks(app, client, people):
