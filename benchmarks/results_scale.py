@@ -9,8 +9,9 @@ Without ``--url`` a throwaway server is started with ``scripts/pg-temp`` (in a t
 (``INSERT … SELECT … generate_series``, faster than COPY from Python since nothing crosses the
 socket): 700 units of skewed sizes with transaction counts, ``sipas-counter`` responses with the
 22 criteria (5 % skipped, 3 % "không áp dụng" on the items that allow it), the feedback, overall,
-sex and age answers; 1 % excluded, 2 % flagged.  Sizes are reached in increasing order by adding
-responses, then ``VACUUM ANALYZE``.
+sex and age answers; 1 % excluded, 2 % flagged; then ``VACUUM ANALYZE``.  Each size is a
+campaign of its own in one database (the report selects its campaign by index), so a size can
+be measured again without reloading.
 
 For each size a fresh Python process (so its peak RSS is its own) times
 ``campaign_report(weighting="design", by=("unit",))``: every criterion index and mean score, the
@@ -47,31 +48,26 @@ def _app(url: str):
                        "RATELIMIT_ENABLED": False})
 
 
-def _setup(url: str, n_units: int) -> int:
-    """Migrate, then units, fields, counters, transactions and a campaign; returns its id."""
+def _setup(url: str, n_units: int) -> None:
+    """Migrate, then units, fields, counters and transactions (once)."""
     from datetime import date
 
     from flask_migrate import upgrade
-    from sqlalchemy import select, text
+    from sqlalchemy import func, select, text
 
     from survey.extensions import db
-    from survey.models import Campaign, Counter, PopulationCount, ProcedureField, Unit
+    from survey.models import Counter, PopulationCount, ProcedureField, Unit
     from survey.questionnaires import load_questionnaire
     from survey.services.questionnaires import publish_questionnaire
 
     app = _app(url)
     with app.app_context():
         upgrade()
-        found = db.session.scalar(select(Campaign.id).filter_by(code="scale"))
-        if found:
-            return found
-        version, _ = publish_questionnaire(load_questionnaire("sipas-counter"), actor="bench")
+        if db.session.scalar(select(func.count(Unit.id))):
+            return
+        publish_questionnaire(load_questionnaire("sipas-counter"), actor="bench")
         for code in ("ho_tich", "dat_dai", "xay_dung", "chung_thuc", "dang_ky_kinh_doanh"):
             db.session.add(ProcedureField(code=code, name=code))
-        campaign = Campaign(code="scale", name="Benchmark", questionnaire_version_id=version.id,
-                            starts_on=date(2026, 1, 1), ends_on=date(2026, 12, 31))
-        db.session.add(campaign)
-        db.session.flush()
         for u in range(n_units):
             unit = Unit(code=f"U{u:04d}", name=f"Đơn vị {u}", level="commune")
             db.session.add(unit)
@@ -80,18 +76,47 @@ def _setup(url: str, n_units: int) -> int:
             for month in range(1, 13):
                 # Large enough for 5M responses: N_h >= n_h at every size.
                 db.session.add(PopulationCount(unit_id=unit.id, month=date(2026, month, 1),
-                                               transactions=4000 + 37 * u))
+                                               transactions=20000 + 37 * u))
         db.session.flush()
         db.session.execute(text(
             "CREATE TABLE IF NOT EXISTS bench_units AS SELECT row_number() OVER (ORDER BY u.id)"
             " - 1 AS k, u.id AS unit_id, c.id AS counter_id FROM units u "
             "JOIN counters c ON c.unit_id = u.id"))
         db.session.commit()
-        return campaign.id
+
+
+def _campaign(url: str, size: int) -> tuple[int, int, int]:
+    """(campaign id, responses it holds, next free response id) of the size's campaign.
+
+    Each size is its own campaign in the same database, so both can be measured again later
+    and the report must pick its campaign out of a larger table.
+    """
+    from datetime import date
+
+    from sqlalchemy import func, select
+
+    from survey.extensions import db
+    from survey.models import Campaign, QuestionnaireVersion, Response
+
+    app = _app(url)
+    with app.app_context():
+        campaign = db.session.scalar(select(Campaign).filter_by(code=f"scale-{size}"))
+        if campaign is None:
+            version = db.session.scalar(select(QuestionnaireVersion).filter_by(
+                questionnaire_id="sipas-counter"))
+            campaign = Campaign(code=f"scale-{size}", name=f"Benchmark {size:,}",
+                                questionnaire_version_id=version.id, starts_on=date(2026, 1, 1),
+                                ends_on=date(2026, 12, 31))
+            db.session.add(campaign)
+            db.session.commit()
+        held = db.session.scalar(select(func.count(Response.id)).filter_by(
+            campaign_id=campaign.id))
+        next_id = (db.session.scalar(select(func.max(Response.id))) or 0) + 1
+        return campaign.id, held, next_id
 
 
 def _load(url: str, campaign_id: int, first: int, last: int, n_units: int) -> None:
-    """Responses ``first..last`` (ids) and their answers, generated by PostgreSQL."""
+    """Responses with ids ``first..last`` and their answers, generated by PostgreSQL."""
     from sqlalchemy import select, text
 
     from survey.extensions import db
@@ -231,15 +256,14 @@ def main() -> None:
 def _run(url: str, args) -> None:
     """Load each size in turn and measure; print a table."""
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    campaign_id = _setup(url, args.units)
-    loaded = _sizes(url)["responses"]["rows"]
+    _setup(url, args.units)
     rows = []
     for size in sizes:
-        if loaded < size:
+        campaign_id, held, next_id = _campaign(url, size)
+        if held < size:
             start = time.perf_counter()
-            _load(url, campaign_id, loaded + 1, size, args.units)
+            _load(url, campaign_id, next_id, next_id + size - held - 1, args.units)
             print(f"loaded {size:,} responses in {time.perf_counter() - start:.0f} s", flush=True)
-            loaded = size
         tables = _sizes(url)
         if args.load_only:
             continue
