@@ -108,7 +108,7 @@ def audit():
         since=_date(request.args.get("since")), until=_date(request.args.get("until")))
     result = audit_search.search(current_user, wanted, _page())
     return render_template("manage/audit.html", result=result, wanted=wanted,
-                           actions=audit_search.known_actions())
+                           actions=audit_search.known_actions(current_user))
 
 
 def _date(value: str | None) -> date | None:

@@ -1,8 +1,9 @@
 """Reading the audit log: filters and pages for the admins' view (the log is never changed).
 
 Scoping: an admin sees the entries made by users of their subtree; entries without a user
-(command line, demo, the public form) only when their unit is a root of the tree, because
-those are not tied to any one unit.
+(command line, demo, the public form) are not tied to any one unit, so only the top-most admins
+see them: those with no admin in any unit above theirs (in the demo, Nội vụ of Sa Đéc, since
+the province above it has no admin).
 """
 
 from __future__ import annotations
@@ -49,10 +50,21 @@ def _visible(user: User):
     """Audit entries the admin may read (see the module docstring)."""
     from .scope import in_scope
     by_users = AuditLog.user_id.in_(select(User.id).where(in_scope(user, User.unit_id)))
-    own = db.session.get(Unit, user.unit_id)
-    if own is not None and own.parent_id is None:
+    if is_top_admin(user):
         return or_(by_users, AuditLog.user_id.is_(None))
     return by_users
+
+
+def is_top_admin(user: User) -> bool:
+    """An admin with no active admin in any unit above their own."""
+    if user.role != "admin":
+        return False
+    above, unit = [], db.session.get(Unit, user.unit_id)
+    while unit is not None and unit.parent_id is not None and len(above) < 100:
+        above.append(unit.parent_id)
+        unit = db.session.get(Unit, unit.parent_id)
+    return not above or db.session.scalar(select(User.id).where(
+        User.role == "admin", User.active.is_(True), User.unit_id.in_(above)).limit(1)) is None
 
 
 def search(user: User, wanted: AuditFilter, page: int = 1, tz: str = "Asia/Ho_Chi_Minh") -> AuditPage:
@@ -79,6 +91,7 @@ def search(user: User, wanted: AuditFilter, page: int = 1, tz: str = "Asia/Ho_Ch
     return AuditPage(list(entries), total, page)
 
 
-def known_actions() -> list[str]:
-    """Distinct action names, for the filter's choices."""
-    return list(db.session.scalars(select(AuditLog.action).distinct().order_by(AuditLog.action)))
+def known_actions(user: User) -> list[str]:
+    """Distinct action names of the entries the admin may see, for the filter's choices."""
+    return list(db.session.scalars(select(AuditLog.action).where(_visible(user)).distinct()
+                                   .order_by(AuditLog.action)))

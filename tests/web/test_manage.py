@@ -380,3 +380,26 @@ def test_a_manager_imports_counters_of_their_own_unit_only(app, client, world):
     assert ok.status_code == 302 and _count(app, Counter) == 2
     # The field catalogue is shared: only admins import it.
     assert _upload(client, "/admin/fields/import", "f.csv", b"code,name\nX,Y\n", token).status_code == 403
+
+
+def test_audit_log_is_scoped_to_the_admins_subtree(app, client, world):
+    from survey.services.audit import record
+    from tests.web.workspace_support import make_unit as new_unit
+    from tests.web.workspace_support import make_user as new_user
+    with app.app_context():
+        province_x = new_admin = new_user("admin.x", "admin", new_unit("X", "Tỉnh XQZ", "province"))
+        ward_admin = new_user("admin.w2", "admin", db.session.get(Unit, world["w2"]))
+        record("units.import", "admin.x", user_id=province_x.id, object_type="unit", filename="xqz.csv")
+        record("maintenance.purge", "cli", object_type="response")
+        record("counter.create", "admin.w2", user_id=ward_admin.id, object_type="counter", code="W2Q")
+        db.session.commit()
+        assert new_admin.unit.parent_id is None
+    _as(client, "noivu")              # top-most admin of the city: own subtree and system entries
+    log = client.get("/admin/audit").get_data(as_text=True)
+    assert "maintenance.purge" in log and "W2Q" in log and "xqz.csv" not in log
+    ward = _as(app.test_client(), "admin.w2")       # an admin below another admin: own subtree only
+    log = ward.get("/admin/audit").get_data(as_text=True)
+    assert "W2Q" in log and "maintenance.purge" not in log and "xqz.csv" not in log
+    other = _as(app.test_client(), "admin.x")       # another province: nothing of the city
+    log = other.get("/admin/audit").get_data(as_text=True)
+    assert "xqz.csv" in log and "W2Q" not in log
