@@ -53,11 +53,21 @@ def is_staff_browser() -> bool:
     return True
 
 
+def signals() -> Signals:
+    """What this request tells about the sender, for the integrity flags (hashed before storing)."""
+    return Signals(device_id=device_id(), ip=request.remote_addr, staff=is_staff_browser())
+
+
+def thresholds() -> Thresholds:
+    """The flag thresholds from the app config."""
+    return Thresholds.from_config(current_app.config)
+
+
 def flag_submission(response, answers: dict) -> list[str]:
-    """Compute the integrity flags of a just-created response from this request."""
-    signals = Signals(device_id=device_id(), ip=request.remote_addr, staff=is_staff_browser())
-    return assess_response(response, answers, signals, secret=current_app.config["SECRET_KEY"],
-                           thresholds=Thresholds.from_config(current_app.config))
+    """Compute the integrity flags of a response already stored (an UPDATE; the form does not
+    use this: it passes :func:`signals` to ``submit_response``, which writes them in the INSERT)."""
+    return assess_response(response, answers, signals(), secret=current_app.config["SECRET_KEY"],
+                           thresholds=thresholds())
 
 
 def remember_staff_devices(app: Flask) -> None:

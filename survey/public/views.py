@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, make_response, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, make_response, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from ..extensions import db, limiter
 from ..models import QuestionnaireVersion
@@ -71,13 +72,14 @@ def submit(code: str):
             entry=entry, version=version, questionnaire=q, answers=answers,
             submission_uuid=payload["u"], channel="qr", language=str(get_locale()),
             form_seconds=max(0, int(time.time()) - int(payload.get("t", 0))),
+            signals=device.signals(), secret=current_app.config["SECRET_KEY"],
+            thresholds=device.thresholds(),  # flags go into the INSERT; they never block
         )
     except EntryPointUnavailable as exc:
         db.session.rollback()
         return _unavailable(exc)
-    if created:
-        device.flag_submission(response, answers)  # flags route to review, never block
-    page = _receipt(entry, response)  # before the commit, which would expire and reload what it shows
+    # Rendered before the commit, which would expire and reload what it shows.
+    page = _receipt(entry, response, len(answers) if created else None)
     db.session.commit()
     return page
 
@@ -149,6 +151,7 @@ def _render_form(entry, answers, errors, status, notice=None, raw=None, submissi
     html = render_template(
         "public/form.html", entry=entry, q=q, version=version, answers=answers, errors=errors,
         notice=notice, token=token, submission=submission, lang=lang,
+        questions_html=_fresh_questions(q, version, lang, answers) if not errors else None,
         na_label=NOT_APPLICABLE_LABEL, returned=raw is not None,
         other_lang_url=url_for("public.form", code=entry.code, lang="en" if lang == "vi" else "vi"),
     )
@@ -159,18 +162,39 @@ def _render_form(entry, answers, errors, status, notice=None, raw=None, submissi
     return resp
 
 
+_QUESTIONS: dict[tuple, Markup] = {}
+_QUESTIONS_MAX = 256
+
+
+def _fresh_questions(q, version, lang: str, answers: dict) -> Markup | None:
+    """The questions of a form nobody has filled in yet, rendered once per (version, language,
+    preselected field) and process: the questionnaire version is immutable, so this is the same
+    HTML every time. A form coming back with answers or errors is rendered in full (None)."""
+    if set(answers) - {"field"}:
+        return None
+    key = (version.id, q.content_hash, lang, tuple(answers.get("field", ())))
+    html = _QUESTIONS.get(key)
+    if html is None:
+        html = Markup(render_template("public/_questions.html", q=q, answers=answers, errors={},
+                                      lang=lang, na_label=NOT_APPLICABLE_LABEL))
+        if len(_QUESTIONS) >= _QUESTIONS_MAX:
+            _QUESTIONS.clear()
+        _QUESTIONS[key] = html
+    return html
+
+
 def _as_lists(answers: dict) -> dict[str, list[str]]:
     """Stored values as the form's string lists (for re-checking radios and boxes)."""
     return {k: [str(x) for x in v] if isinstance(v, list) else [str(v)]
             for k, v in answers.items()}
 
 
-def _receipt(entry, response):
-    """The thank-you page with the receipt number."""
+def _receipt(entry, response, answered: int | None = None):
+    """The thank-you page with the receipt number (``answered``: known when just stored)."""
     q = questionnaire_of(entry.campaign.questionnaire_version)
     resp = make_response(render_template(
         "public/receipt.html", entry=entry, q=q, response=response,
-        answered=len(answers_of(response)), lang=str(get_locale()),
+        answered=len(answers_of(response)) if answered is None else answered, lang=str(get_locale()),
     ))
     resp.headers["Cache-Control"] = "no-store"
     return resp

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
-from ..models import Campaign, EntryPoint
+from ..models import Campaign, EntryPoint, QuestionnaireVersion
 from ..models.base import utcnow
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -52,7 +52,9 @@ def find_entry_point(code: str) -> EntryPoint:
         raise EntryPointUnavailable("unknown")
     entry = db.session.scalar(
         select(EntryPoint).filter_by(code=code).options(
-            joinedload(EntryPoint.campaign).joinedload(Campaign.questionnaire_version),
+            # The version's stored JSON copy is read only when the shipped file differs.
+            joinedload(EntryPoint.campaign).joinedload(Campaign.questionnaire_version)
+            .defer(QuestionnaireVersion.definition),
             joinedload(EntryPoint.unit), joinedload(EntryPoint.counter),
             joinedload(EntryPoint.field)))
     if entry is None:

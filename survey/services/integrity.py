@@ -23,7 +23,7 @@ import hmac
 import ipaddress
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -83,44 +83,108 @@ def answer_pattern(answers: Mapping[str, object]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
+@dataclass
+class Assessment:
+    """Hashes and flags of one submission, worked out before its row is written.
+
+    ``crossings`` holds the bursts this submission pushes over their threshold: the earlier
+    responses of each are flagged too (:func:`flag_earlier`, after the row is stored).
+    """
+
+    device_hash: str | None
+    ip_hash: str | None
+    answer_pattern: str
+    flags: list[str]
+    crossings: list[tuple[str, list]] = field(default_factory=list)
+
+
+def assess(*, answers: Mapping[str, object], signals: Signals, secret: str, thresholds: Thresholds,
+           entry_point_id: int | None, unit_id: int, counter_network: str | None,
+           submitted_at: datetime, form_seconds: int | None, exclude_id: int | None = None
+           ) -> Assessment:
+    """Hashes and flags for a submission, with ONE query (the three burst counts together).
+
+    Nothing here writes: the caller stores the hashes and flags in the response's INSERT, so a
+    flag costs no UPDATE. ``counter_network`` is the counter's ``network_cidr`` (already loaded
+    with the entry point). ``exclude_id`` leaves a response already stored out of the counts.
+    """
+    device_hash = keyed_hash(secret, "device", signals.device_id, 32) if signals.device_id else None
+    ip_hash = keyed_hash(secret, "ip", signals.ip, 16) if signals.ip else None
+    pattern = answer_pattern(answers)
+    found = []
+    if signals.staff:
+        found.append("staff_session")
+    if signals.ip and on_network(counter_network, signals.ip):
+        found.append("counter_network")
+    if _too_fast(form_seconds, len(answers), thresholds):
+        found.append("too_fast")
+    device_column, device_value = ((Response.device_hash, device_hash) if device_hash
+                                   else (Response.ip_hash, ip_hash))
+    checks = [
+        ("burst_device", [device_column == device_value], device_value, thresholds.burst_device),
+        ("burst_entry", [Response.entry_point_id == entry_point_id], entry_point_id,
+         thresholds.burst_entry),
+        ("repeated_pattern", [Response.answer_pattern == pattern, Response.unit_id == unit_id],
+         pattern, thresholds.repeated_pattern),  # the same answers only count within one unit
+    ]
+    scopes = {}
+    for code, conditions, value, (_limit, minutes) in checks:
+        if value is None:
+            continue
+        scope = [*conditions, Response.submitted_at > submitted_at - timedelta(minutes=minutes),
+                 Response.submitted_at <= submitted_at]
+        if exclude_id is not None:
+            scope.append(Response.id != exclude_id)
+        scopes[code] = scope
+    counts = _counts(scopes)
+    crossings = []
+    for code, _conditions, _value, (limit, _minutes) in checks:
+        earlier = counts.get(code)
+        if earlier is None or earlier < limit:
+            continue
+        found.append(code)
+        if earlier == limit:  # the threshold is crossed now: the earlier ones belong to the burst
+            crossings.append((code, scopes[code]))
+    return Assessment(device_hash, ip_hash, pattern, found, crossings)
+
+
+def _counts(scopes: dict[str, list]) -> dict[str, int]:
+    """``count(*)`` of each scope, all in one statement (one scalar subquery each, own index)."""
+    if not scopes:
+        return {}
+    columns = [select(func.count()).select_from(Response).where(*scope).scalar_subquery().label(code)
+               for code, scope in scopes.items()]
+    row = db.session.execute(select(*columns)).one()
+    return dict(zip(scopes, row, strict=True))
+
+
+def flag_earlier(assessment: Assessment, stored_id: int) -> None:
+    """Flag the earlier responses of each burst this submission crossed (rare; never blocks)."""
+    for code, scope in assessment.crossings:
+        _flag_earlier([*scope, Response.id != stored_id], code)
+
+
 def assess_response(response: Response, answers: Mapping[str, object], signals: Signals, *,
                     secret: str, thresholds: Thresholds) -> list[str]:
     """Store the hashes on a just-created ``response`` and set its flags; return the new flags.
 
-    Call after ``submit_response`` created the row (it is flushed) and before the commit.
-    Earlier responses of a burst are flagged too, once, when the threshold is crossed.
+    For callers that store the response first (the demo, tests): call after ``submit_response``
+    created the row (it is flushed) and before the commit; this costs an UPDATE. The public form
+    passes its signals to ``submit_response`` instead, which writes all of it in the INSERT.
     """
-    response.device_hash = (keyed_hash(secret, "device", signals.device_id, 32)
-                            if signals.device_id else None)
-    response.ip_hash = keyed_hash(secret, "ip", signals.ip, 16) if signals.ip else None
-    response.answer_pattern = answer_pattern(answers)
-    found = []
-    if signals.staff:
-        found.append("staff_session")
-    if signals.ip and _on_counter_network(response.counter_id, signals.ip):
-        found.append("counter_network")
-    if _too_fast(response.form_seconds, len(answers), thresholds):
-        found.append("too_fast")
-    at = response.submitted_at
-    checks = [
-        ("burst_device", *_device_key(response), thresholds.burst_device),
-        ("burst_entry", Response.entry_point_id, response.entry_point_id, thresholds.burst_entry),
-        ("repeated_pattern", Response.answer_pattern, response.answer_pattern,
-         thresholds.repeated_pattern),
-    ]
-    for code, column, value, (limit, minutes) in checks:
-        if value is not None and _burst(response, code, column, value, at, limit, minutes):
-            found.append(code)
-    response.flags = sorted(set(response.flags or []) | set(found))
+    network = None
+    if signals.ip and response.counter_id is not None:
+        network = db.session.scalar(select(Counter.network_cidr).filter_by(id=response.counter_id))
+    found = assess(answers=answers, signals=signals, secret=secret, thresholds=thresholds,
+                   entry_point_id=response.entry_point_id, unit_id=response.unit_id,
+                   counter_network=network, submitted_at=response.submitted_at,
+                   form_seconds=response.form_seconds, exclude_id=response.id)
+    response.device_hash, response.ip_hash = found.device_hash, found.ip_hash
+    response.answer_pattern = found.answer_pattern
+    response.flags = sorted(set(response.flags or []) | set(found.flags))
     db.session.flush()
-    return found
-
-
-def _device_key(response: Response):
-    """Device cookie hash, or the address hash for a browser that refuses the cookie."""
-    if response.device_hash:
-        return Response.device_hash, response.device_hash
-    return Response.ip_hash, response.ip_hash
+    flag_earlier(found, response.id)
+    return found.flags
 
 
 def _too_fast(seconds: int | None, answered: int, thresholds: Thresholds) -> bool:
@@ -130,11 +194,8 @@ def _too_fast(seconds: int | None, answered: int, thresholds: Thresholds) -> boo
     return seconds < max(thresholds.min_form_seconds, thresholds.seconds_per_answer * answered)
 
 
-def _on_counter_network(counter_id: int | None, ip: str) -> bool:
-    """Whether ``ip`` is inside the counter's configured network(s) (comma-separated CIDRs)."""
-    if counter_id is None:
-        return False
-    cidrs = db.session.scalar(select(Counter.network_cidr).filter_by(id=counter_id))
+def on_network(cidrs: str | None, ip: str) -> bool:
+    """Whether ``ip`` is inside a counter's network(s) (``network_cidr``: comma-separated CIDRs)."""
     if not cidrs:
         return False
     try:
@@ -148,21 +209,6 @@ def _on_counter_network(counter_id: int | None, ip: str) -> bool:
         except ValueError:
             continue
     return False
-
-
-def _burst(response: Response, code: str, column, value, at: datetime, limit: int,
-           minutes: int) -> bool:
-    """More than ``limit`` responses with ``column == value`` in the ``minutes`` before ``at``."""
-    scope = [column == value, Response.submitted_at > at - timedelta(minutes=minutes),
-             Response.submitted_at <= at, Response.id != response.id]
-    if column is Response.answer_pattern:  # the same answers only count within one unit
-        scope.append(Response.unit_id == response.unit_id)
-    earlier = db.session.scalar(select(func.count(Response.id)).where(*scope))
-    if earlier < limit:
-        return False
-    if earlier == limit:  # the threshold is crossed now: the earlier ones belong to the burst
-        _flag_earlier(scope, code)
-    return True
 
 
 def _flag_earlier(scope: list, code: str) -> None:

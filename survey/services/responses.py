@@ -13,6 +13,7 @@ from ..models import Answer, EntryPoint, ProcedureField, QuestionnaireVersion, R
 from ..models.base import utcnow
 from ..questionnaires import NOT_APPLICABLE, Questionnaire
 from .entry_points import CODE_ALPHABET, EntryPointUnavailable, check_open
+from .integrity import Signals, Thresholds, assess, flag_earlier
 
 
 def find_response(submission_uuid: str) -> Response | None:
@@ -31,6 +32,9 @@ def submit_response(
     language: str = "vi",
     form_seconds: int | None = None,
     now: datetime | None = None,
+    signals: Signals | None = None,
+    secret: str | None = None,
+    thresholds: Thresholds | None = None,
 ) -> tuple[Response, bool]:
     """Store one response; return (response, created). A repeated UUID returns the stored one.
 
@@ -38,11 +42,14 @@ def submit_response(
     single-use code consumed by someone else a moment earlier leaves the session usable.
     The stored response is looked up only when the insert cannot go ahead (the unique UUID
     refused it, or the code no longer takes answers), so a first submission costs no extra query.
+
+    With ``signals`` (and the app's ``secret`` and ``thresholds``) the integrity hashes and flags
+    are worked out first (one query) and written in the same INSERT as the response.
     """
     now = now or utcnow()
     try:
         return _insert(entry, version, questionnaire, answers, submission_uuid, channel, language,
-                       form_seconds, now), True
+                       form_seconds, now, signals, secret, thresholds), True
     except (IntegrityError, EntryPointUnavailable):
         existing = find_response(submission_uuid)
         if existing is None:
@@ -52,23 +59,42 @@ def submit_response(
 
 def _insert(entry: EntryPoint, version: QuestionnaireVersion, questionnaire: Questionnaire,
             answers: dict[str, object], submission_uuid: str, channel: str, language: str,
-            form_seconds: int | None, now: datetime) -> Response:
-    """Check the code is open, then insert the response and its answers in a savepoint."""
+            form_seconds: int | None, now: datetime, signals: Signals | None, secret: str | None,
+            thresholds: Thresholds | None) -> Response:
+    """Check the code is open, then insert the response and its answers in a savepoint.
+
+    The answers go in with one executemany of plain rows (no ORM objects): ``response.answers``
+    is loaded from the database when somebody reads it.
+    """
     check_open(entry, now)
+    checked = None
+    if signals is not None:
+        checked = assess(answers=answers, signals=signals, secret=secret or "",
+                         thresholds=thresholds or Thresholds(), entry_point_id=entry.id,
+                         unit_id=entry.unit_id,
+                         counter_network=entry.counter.network_cidr if entry.counter else None,
+                         submitted_at=now, form_seconds=form_seconds)
     response = Response(
         submission_uuid=submission_uuid, receipt=_receipt(), entry_point_id=entry.id,
         campaign_id=entry.campaign_id, questionnaire_version_id=version.id,
         questionnaire_id=version.questionnaire_id, questionnaire_version=version.version,
         content_hash=version.content_hash, unit_id=entry.unit_id, counter_id=entry.counter_id,
         field_id=_field_id(entry, answers), channel=channel, language=language, submitted_at=now,
-        form_seconds=form_seconds, flags=[], excluded=False,
+        form_seconds=form_seconds, flags=sorted(checked.flags) if checked else [], excluded=False,
+        device_hash=checked.device_hash if checked else None,
+        ip_hash=checked.ip_hash if checked else None,
+        answer_pattern=checked.answer_pattern if checked else None,
     )
-    response.answers = [_answer_row(questionnaire, code, value) for code, value in answers.items()]
     with db.session.begin_nested():
         if entry.kind == "single_use":
             _consume(entry, now)
         db.session.add(response)
         db.session.flush()
+        if answers:
+            db.session.execute(ANSWERS.insert(), [_answer_row(questionnaire, response.id, code, value)
+                                                  for code, value in answers.items()])
+    if checked is not None and checked.crossings:
+        flag_earlier(checked, response.id)
     return response
 
 
@@ -94,22 +120,27 @@ def _consume(entry: EntryPoint, now: datetime) -> None:
         raise EntryPointUnavailable("used")
 
 
-def _answer_row(q: Questionnaire, code: str, value: object) -> Answer:
-    """Map a cleaned value to the typed columns of :class:`Answer`."""
+ANSWERS = Answer.__table__
+_EMPTY_ANSWER = {"rating": None, "scale_points": None, "not_applicable": False, "number": None,
+                 "choice": None, "choices": None, "text": None}
+
+
+def _answer_row(q: Questionnaire, response_id: int, code: str, value: object) -> dict:
+    """Map a cleaned value to the typed columns of :class:`Answer` (a row for the executemany)."""
     item = q.items[code]
-    row = Answer(item_code=code, not_applicable=False)
+    row = {**_EMPTY_ANSWER, "response_id": response_id, "item_code": code}
     if value == NOT_APPLICABLE:
-        row.not_applicable, row.scale_points = True, item.points
+        row["not_applicable"], row["scale_points"] = True, item.points
     elif item.type in ("satisfaction", "scale"):
-        row.rating, row.scale_points = value, item.points
+        row["rating"], row["scale_points"] = value, item.points
     elif item.type in ("yes_no", "number"):
-        row.number = value
+        row["number"] = value
     elif item.type == "single_choice":
-        row.choice = value
+        row["choice"] = value
     elif item.type == "multiple_choice":
-        row.choices = list(value)
+        row["choices"] = list(value)
     else:
-        row.text = value
+        row["text"] = value
     return row
 
 

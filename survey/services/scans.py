@@ -41,9 +41,11 @@ class Activity:
 
 
 def record_scan(entry_point_id: int, now: datetime | None = None) -> None:
-    """Count one scan of an entry point (added to the session; the caller commits).
+    """Count one scan of an entry point: one upsert in the session's transaction (caller commits).
 
-    Counting never breaks the citizen's page: a database error is logged and rolled back.
+    No savepoint: the form page is already rendered when this runs, so on a database error the
+    whole transaction is rolled back (nothing else of the GET is lost), logged, and the page
+    still goes out. Counting never breaks the citizen's page.
     """
     day = (now or utcnow()).astimezone(LOCAL).date()
     values = {"entry_point_id": entry_point_id, "day": day,
@@ -54,9 +56,9 @@ def record_scan(entry_point_id: int, now: datetime | None = None) -> None:
         index_elements=["entry_point_id", "day", "shard"],
         set_={"scans": ScanCount.scans + 1})
     try:
-        with db.session.begin_nested():
-            db.session.execute(stmt)
+        db.session.execute(stmt)
     except SQLAlchemyError:
+        db.session.rollback()
         log.exception("scan of entry point %s not counted", entry_point_id)
 
 
