@@ -391,15 +391,15 @@ def test_audit_log_is_scoped_to_the_admins_subtree(app, client, world):
         ward_admin = new_user("admin.w2", "admin", db.session.get(Unit, world["w2"]))
         record("units.import", "admin.x", user_id=province_x.id, object_type="unit", filename="xqz.csv")
         record("maintenance.purge", "cli", object_type="response")
-        record("counter.create", "admin.w2", user_id=ward_admin.id, object_type="counter", code="W2Q")
+        record("counter.create", "admin.w2", user_id=ward_admin.id, object_type="counter", code="quầy riêng của W2")
         db.session.commit()
         assert new_admin.unit.parent_id is None
     _as(client, "noivu")              # top-most admin of the city: own subtree and system entries
     log = client.get("/admin/audit").get_data(as_text=True)
-    assert "maintenance.purge" in log and "W2Q" in log and "xqz.csv" not in log
+    assert "maintenance.purge" in log and "quầy riêng của W2" in log and "xqz.csv" not in log
     ward = _as(app.test_client(), "admin.w2")       # an admin below another admin: own subtree only
     log = ward.get("/admin/audit").get_data(as_text=True)
-    assert "W2Q" in log and "maintenance.purge" not in log and "xqz.csv" not in log
+    assert "quầy riêng của W2" in log and "maintenance.purge" not in log and "xqz.csv" not in log
     other = _as(app.test_client(), "admin.x")       # another province: nothing of the city
     log = other.get("/admin/audit").get_data(as_text=True)
-    assert "xqz.csv" in log and "W2Q" not in log
+    assert "xqz.csv" in log and "quầy riêng của W2" not in log
