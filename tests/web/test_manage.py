@@ -391,7 +391,8 @@ def test_audit_log_is_scoped_to_the_admins_subtree(app, client, world):
         ward_admin = new_user("admin.w2", "admin", db.session.get(Unit, world["w2"]))
         record("units.import", "admin.x", user_id=province_x.id, object_type="unit", filename="xqz.csv")
         record("maintenance.purge", "cli", object_type="response")
-        record("counter.create", "admin.w2", user_id=ward_admin.id, object_type="counter", code="quầy riêng của W2")
+        record("counter.create", "admin.w2", user_id=ward_admin.id, object_type="counter",
+               code="quầy riêng của W2")
         db.session.commit()
         assert new_admin.unit.parent_id is None
     _as(client, "noivu")              # top-most admin of the city: own subtree and system entries
