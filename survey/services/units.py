@@ -83,6 +83,11 @@ def import_units(data: bytes, filename: str, *, user: User | None, actor: str) -
     rows, errors = load(data, filename, UNIT_COLUMNS)
     existing = {u.code: u for u in db.session.scalars(select(Unit))}
     allowed = subtree_ids(user)
+    own = next((u for u in existing.values() if user is not None and u.id == user.unit_id), None)
+    for row in rows:
+        # A file of one's own subtree may leave the top unit's parent empty: it stays as it is.
+        if own is not None and row.get("code") == own.code and row.get("parent_code") is None:
+            row.values["parent_code"] = _parent_code(own)
     errors += _validate_units(rows, existing, allowed, user, scope_check=not errors)
     reject_if(errors)
 

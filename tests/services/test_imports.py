@@ -434,3 +434,17 @@ def test_field_import_upserts_by_code(app):
         with pytest.raises(ImportRejected) as caught:
             import_fields("code,name\nX,Một\nX,Hai\n".encode(), "f.csv", user=None, actor="cli")
         assert [(e.row, e.column) for e in caught.value.errors] == [(3, "code")]
+
+
+def test_a_subtree_file_may_leave_the_own_units_parent_empty(app):
+    with app.app_context():
+        import_units(_bytes("units.csv"), "units.csv", user=None, actor="cli")
+        p1 = db.session.scalar(select(Unit).filter_by(code="SD-P1"))
+        admin = make_user("admin.p1", "admin", p1)
+        db.session.commit()
+        own_tree = ("Mã đơn vị,Tên đơn vị,Cấp,Mã đơn vị cha\n"
+                    "SD-P1,Phường 1 (tên mới),phường,\n"      # empty: keeps SD as its parent
+                    "SD-P1-KP2,Khu phố 2,khác,SD-P1\n")
+        summary = import_units(own_tree.encode(), "p1.csv", user=admin, actor="admin.p1")
+        assert (summary.created, summary.updated) == (1, 1)
+        assert _tree()["SD-P1"] == ("Phường 1 (tên mới)", "ward", "SD")
