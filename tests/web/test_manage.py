@@ -69,6 +69,9 @@ def test_every_management_page_renders_for_an_admin(client, world):
         assert response.status_code == 200, url
         html = response.get_data(as_text=True)
         assert '<html lang="vi">' in html and "manage.css" in html, url
+    for url in pages:  # English (the choice is remembered in a cookie)
+        english = client.get(url + ("&" if "?" in url else "?") + "lang=en")
+        assert english.status_code == 200 and '<html lang="en">' in english.get_data(as_text=True), url
     english = client.get("/admin/units?lang=en").get_data(as_text=True)
     assert '<html lang="en">' in english and "Unit tree" in english and "Import the unit tree" in english
 
