@@ -168,6 +168,11 @@ def _stream_cells(scope: Scope, pivot: Pivot, groupings: list[tuple[str, ...]]
     sets = answer_sets(tree)
     dialect = db.engine.dialect.name
     stmt = text(pivot_sql(pivot, dialect, scope.include_flagged))
+    if dialect == "postgresql":
+        # Every row is read: plan for the whole result, not a cursor's first 10 %.
+        db.session.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))
+        db.session.execute(text("SET LOCAL jit = off"))
+        db.session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
     options = {"stream_results": True, "yield_per": PARTITION}
     result = db.session.connection().execute(stmt.execution_options(**options),
                                              pivot_params(pivot, scope.campaign.id))
