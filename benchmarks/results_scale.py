@@ -274,12 +274,13 @@ def _run(url: str, args) -> None:
                   f"{result['rss_peak']:6.0f} MiB (before the report {result['rss_before']:.0f})",
                   flush=True)
     print()
-    print("| responses | answers rows | DB size | method | report wall | Python peak RSS | "
-          "estimates | SIPAS (SE) |")
+    print("| campaign responses | database: responses / answers rows / size | method | "
+          "report wall | Python peak RSS | estimates | SIPAS (SE) |")
     print("|---|---|---|---|---|---|---|---|")
     for size, method, tables, r in rows:
         gib = (tables["responses"]["bytes"] + tables["answers"]["bytes"]) / 2**30
-        print(f"| {size:,} | {tables['answers']['rows']:,} | {gib:.1f} GiB | {method} | "
+        print(f"| {size:,} | {tables['responses']['rows']:,} / {tables['answers']['rows']:,} / "
+              f"{gib:.1f} GiB | {method} | "
               f"{r['wall']:.1f} s | {r['rss_peak']:.0f} MiB (idle {r['rss_before']:.0f}) | "
               f"{r['estimates']:,} | {r['sipas']:.2f} ({r['se']:.3f}) |")
 
