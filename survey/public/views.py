@@ -49,11 +49,14 @@ def submit(code: str):
     if origin and origin != "null" and urlsplit(origin).netloc != request.host:
         abort(403)
     payload, expired = tokens.read(request.form.get("token", ""), entry.code)
-    if payload is not None:
-        stored = find_response(payload["u"])
-        if stored is not None:  # a retry or a double tap: same receipt, nothing new
-            return _receipt(entry, stored)
     closed = _open_or_error(entry)
+    if payload is not None and (closed is not None or expired):
+        # A retry or double tap that can no longer be inserted (its single-use code is used
+        # now, or its token ran out): same receipt, nothing new. A retry through an open code
+        # is answered the same way by submit_response, when the unique UUID refuses the INSERT.
+        stored = find_response(payload["u"])
+        if stored is not None:
+            return _receipt(entry, stored)
     if closed is not None:
         return closed
     version = entry.campaign.questionnaire_version

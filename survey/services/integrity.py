@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
@@ -118,44 +118,67 @@ def assess(*, answers: Mapping[str, object], signals: Signals, secret: str, thre
         found.append("counter_network")
     if _too_fast(form_seconds, len(answers), thresholds):
         found.append("too_fast")
-    device_column, device_value = ((Response.device_hash, device_hash) if device_hash
-                                   else (Response.ip_hash, ip_hash))
-    checks = [
-        ("burst_device", [device_column == device_value], device_value, thresholds.burst_device),
-        ("burst_entry", [Response.entry_point_id == entry_point_id], entry_point_id,
-         thresholds.burst_entry),
-        ("repeated_pattern", [Response.answer_pattern == pattern, Response.unit_id == unit_id],
-         pattern, thresholds.repeated_pattern),  # the same answers only count within one unit
-    ]
-    scopes = {}
-    for code, conditions, value, (_limit, minutes) in checks:
-        if value is None:
-            continue
-        scope = [*conditions, Response.submitted_at > submitted_at - timedelta(minutes=minutes),
-                 Response.submitted_at <= submitted_at]
-        if exclude_id is not None:
-            scope.append(Response.id != exclude_id)
-        scopes[code] = scope
-    counts = _counts(scopes)
+    device_value = device_hash or ip_hash
+    checks = [("burst_device", device_value, thresholds.burst_device),
+              ("burst_entry", entry_point_id, thresholds.burst_entry),
+              ("repeated_pattern", pattern, thresholds.repeated_pattern)]
+    params = {"device": device_value, "entry": entry_point_id, "pattern": pattern, "unit": unit_id,
+              "at": submitted_at, "exclude": exclude_id if exclude_id is not None else 0}
+    for code, _value, (_limit, minutes) in checks:
+        params[f"{code}_since"] = submitted_at - timedelta(minutes=minutes)
+    counts = db.session.execute(_count_statement(device_hash is not None), params).one()
     crossings = []
-    for code, _conditions, _value, (limit, _minutes) in checks:
-        earlier = counts.get(code)
-        if earlier is None or earlier < limit:
+    for (code, value, (limit, minutes)), earlier in zip(checks, counts, strict=True):
+        if value is None or earlier < limit:
             continue
         found.append(code)
         if earlier == limit:  # the threshold is crossed now: the earlier ones belong to the burst
-            crossings.append((code, scopes[code]))
+            crossings.append((code, _scope(code, device_hash is not None, value, unit_id,
+                                           submitted_at, minutes, exclude_id)))
     return Assessment(device_hash, ip_hash, pattern, found, crossings)
 
 
-def _counts(scopes: dict[str, list]) -> dict[str, int]:
-    """``count(*)`` of each scope, all in one statement (one scalar subquery each, own index)."""
-    if not scopes:
-        return {}
-    columns = [select(func.count()).select_from(Response).where(*scope).scalar_subquery().label(code)
-               for code, scope in scopes.items()]
-    row = db.session.execute(select(*columns)).one()
-    return dict(zip(scopes, row, strict=True))
+def _key_conditions(code: str, by_device: bool, value, unit) -> list:
+    """What makes an earlier response part of the same burst as this one."""
+    if code == "burst_device":  # the device cookie, or the address for a browser without one
+        return [(Response.device_hash if by_device else Response.ip_hash) == value]
+    if code == "burst_entry":
+        return [Response.entry_point_id == value]
+    # The same answers only count within one unit.
+    return [Response.answer_pattern == value, Response.unit_id == unit]
+
+
+_COUNTS: dict[bool, object] = {}
+
+
+def _count_statement(by_device: bool):
+    """The three burst counts in one statement (a scalar subquery each, on its own index).
+
+    Built once; every value is a bound parameter (``exclude`` 0 when nothing is left out).
+    """
+    stmt = _COUNTS.get(by_device)
+    if stmt is None:
+        keys = {"burst_device": bindparam("device"), "burst_entry": bindparam("entry"),
+                "repeated_pattern": bindparam("pattern")}
+        columns = []
+        for code, value in keys.items():
+            where = [*_key_conditions(code, by_device, value, bindparam("unit")),
+                     Response.submitted_at > bindparam(f"{code}_since"),
+                     Response.submitted_at <= bindparam("at"), Response.id != bindparam("exclude")]
+            columns.append(select(func.count()).select_from(Response).where(*where)
+                           .scalar_subquery().label(code))
+        stmt = _COUNTS[by_device] = select(*columns)
+    return stmt
+
+
+def _scope(code: str, by_device: bool, value, unit, at: datetime, minutes: int,
+           exclude_id: int | None) -> list:
+    """The filter of one burst's earlier responses (for flagging them when it is crossed)."""
+    scope = [*_key_conditions(code, by_device, value, unit),
+             Response.submitted_at > at - timedelta(minutes=minutes), Response.submitted_at <= at]
+    if exclude_id is not None:
+        scope.append(Response.id != exclude_id)
+    return scope
 
 
 def flag_earlier(assessment: Assessment, stored_id: int) -> None:

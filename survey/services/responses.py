@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
 from ..extensions import db
 from ..models import Answer, EntryPoint, ProcedureField, QuestionnaireVersion, Response
@@ -38,10 +41,12 @@ def submit_response(
 ) -> tuple[Response, bool]:
     """Store one response; return (response, created). A repeated UUID returns the stored one.
 
-    The insert runs in a savepoint so that a concurrent duplicate (unique UUID) or a
-    single-use code consumed by someone else a moment earlier leaves the session usable.
-    The stored response is looked up only when the insert cannot go ahead (the unique UUID
-    refused it, or the code no longer takes answers), so a first submission costs no extra query.
+    The response row goes in with ``INSERT … ON CONFLICT DO NOTHING RETURNING``: a duplicate
+    UUID (a retry, or a concurrent double tap: the second insert waits for the first to commit)
+    inserts nothing and raises nothing, and the stored response is returned instead; a
+    single-use code someone else consumed a moment earlier raises ``EntryPointUnavailable``
+    unless this very submission consumed it. The stored response is looked up only in those
+    cases, so a first submission costs no extra query, and no savepoint is needed.
 
     With ``signals`` (and the app's ``secret`` and ``thresholds``) the integrity hashes and flags
     are worked out first (one query) and written in the same INSERT as the response.
@@ -50,21 +55,26 @@ def submit_response(
     try:
         return _insert(entry, version, questionnaire, answers, submission_uuid, channel, language,
                        form_seconds, now, signals, secret, thresholds), True
-    except (IntegrityError, EntryPointUnavailable):
+    except (_Duplicate, EntryPointUnavailable):
         existing = find_response(submission_uuid)
         if existing is None:
             raise
         return existing, False
 
 
+class _Duplicate(Exception):
+    """The submission UUID is already stored."""
+
+
 def _insert(entry: EntryPoint, version: QuestionnaireVersion, questionnaire: Questionnaire,
             answers: dict[str, object], submission_uuid: str, channel: str, language: str,
             form_seconds: int | None, now: datetime, signals: Signals | None, secret: str | None,
             thresholds: Thresholds | None) -> Response:
-    """Check the code is open, then insert the response and its answers in a savepoint.
+    """Check the code is open, consume a single-use one, insert the response and its answers.
 
-    The answers go in with one executemany of plain rows (no ORM objects): ``response.answers``
-    is loaded from the database when somebody reads it.
+    Plain Core statements, no ORM flush: the response row with its flags in one INSERT, the
+    answers in one executemany. The returned :class:`Response` is attached to the session as
+    the stored row (``response.answers`` is loaded from the database when somebody reads it).
     """
     check_open(entry, now)
     checked = None
@@ -74,39 +84,96 @@ def _insert(entry: EntryPoint, version: QuestionnaireVersion, questionnaire: Que
                          unit_id=entry.unit_id,
                          counter_network=entry.counter.network_cidr if entry.counter else None,
                          submitted_at=now, form_seconds=form_seconds)
-    response = Response(
-        submission_uuid=submission_uuid, receipt=_receipt(), entry_point_id=entry.id,
+    values = dict(
+        submission_uuid=submission_uuid, entry_point_id=entry.id,
         campaign_id=entry.campaign_id, questionnaire_version_id=version.id,
         questionnaire_id=version.questionnaire_id, questionnaire_version=version.version,
         content_hash=version.content_hash, unit_id=entry.unit_id, counter_id=entry.counter_id,
-        field_id=_field_id(entry, answers), channel=channel, language=language, submitted_at=now,
+        channel=channel, language=language, submitted_at=now,
         form_seconds=form_seconds, flags=sorted(checked.flags) if checked else [], excluded=False,
         device_hash=checked.device_hash if checked else None,
         ip_hash=checked.ip_hash if checked else None,
-        answer_pattern=checked.answer_pattern if checked else None,
+        answer_pattern=checked.answer_pattern if checked else None, exclusion_reason=None,
     )
-    with db.session.begin_nested():
-        if entry.kind == "single_use":
-            _consume(entry, now)
-        db.session.add(response)
-        db.session.flush()
-        if answers:
-            db.session.execute(ANSWERS.insert(), [_answer_row(questionnaire, response.id, code, value)
-                                                  for code, value in answers.items()])
+    if entry.kind == "single_use":
+        _consume(entry, now)
+    response_id, field_id, receipt = _insert_row(values, _field_id(entry, answers))
+    if answers:
+        db.session.execute(ANSWERS.insert(), [_answer_row(questionnaire, response_id, code, value)
+                                              for code, value in answers.items()])
+    response = Response(id=response_id, receipt=receipt, field_id=field_id, **values)
+    make_transient_to_detached(response)  # the row exists: no INSERT from the session
+    db.session.add(response)
     if checked is not None and checked.crossings:
-        flag_earlier(checked, response.id)
+        flag_earlier(checked, response_id)
     return response
 
 
-def _field_id(entry: EntryPoint, answers: dict[str, object]) -> int | None:
-    """The procedure field: the citizen's answer when given, else the one the QR code names."""
+def _insert_row(values: dict, field_id) -> tuple[int, int | None, str]:
+    """INSERT the response unless its UUID is stored; return (id, field_id, receipt).
+
+    A receipt number that happens to be taken already is drawn again (31^8 values).
+    """
+    chosen = isinstance(field_id, _FieldByCode)
+    stmt = _insert_statement(db.session.get_bind().dialect.name, chosen)
+    params = {**values, **({"field_code": field_id.code, "fallback_field_id": field_id.fallback}
+                           if chosen else {"field_id": field_id})}
+    for _attempt in range(5):
+        params["receipt"] = _receipt()
+        row = db.session.execute(stmt, params).first()
+        if row is not None:
+            return row[0], row[1], params["receipt"]
+        if db.session.scalar(select(Response.id).filter_by(
+                submission_uuid=values["submission_uuid"])) is not None:
+            raise _Duplicate(values["submission_uuid"])
+    raise IntegrityError("INSERT INTO responses", None, Exception("no free receipt number"))
+
+
+@dataclass(frozen=True)
+class _FieldByCode:
+    """A procedure field chosen by the citizen: its id is looked up inside the INSERT."""
+
+    code: str
+    fallback: int | None
+
+
+_STATEMENTS: dict[tuple[str, bool], object] = {}
+
+
+def _insert_statement(dialect_name: str, field_by_code: bool):
+    """``INSERT INTO responses … ON CONFLICT DO NOTHING RETURNING id, field_id``, built once.
+
+    Every value is a bound parameter, so each request only binds (no statement building).
+    """
+    key = (dialect_name, field_by_code)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        table = Response.__table__
+        dialect = postgresql if dialect_name == "postgresql" else sqlite
+        columns = {c.name: bindparam(c.name, type_=c.type) for c in table.columns
+                   if c.name not in ("id", "field_id")}
+        if field_by_code:
+            found = (select(ProcedureField.id).where(ProcedureField.code == bindparam("field_code"))
+                     .scalar_subquery())
+            columns["field_id"] = func.coalesce(found, bindparam("fallback_field_id", type_=Integer))
+        else:
+            columns["field_id"] = bindparam("field_id", type_=Integer)
+        stmt = _STATEMENTS[key] = (dialect.insert(table).values(columns).on_conflict_do_nothing()
+                                   .returning(table.c.id, table.c.field_id))
+    return stmt
+
+
+def _field_id(entry: EntryPoint, answers: dict[str, object]):
+    """The procedure field: the citizen's answer when given, else the one the QR code names.
+
+    A field other than the QR's own is looked up inside the INSERT (a scalar subquery), not by
+    a query of its own.
+    """
     chosen = answers.get("field")
     if entry.field is not None and chosen == entry.field.code:  # the QR's own field: no lookup
         return entry.field_id
     if isinstance(chosen, str):
-        found = db.session.scalar(select(ProcedureField.id).filter_by(code=chosen))
-        if found is not None:
-            return found
+        return _FieldByCode(chosen, entry.field_id)
     return entry.field_id
 
 
