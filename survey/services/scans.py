@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -50,16 +50,28 @@ def record_scan(entry_point_id: int, now: datetime | None = None) -> None:
     day = (now or utcnow()).astimezone(LOCAL).date()
     values = {"entry_point_id": entry_point_id, "day": day,
               "shard": random.randrange(SCAN_SHARDS), "scans": 1}
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(ScanCount).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["entry_point_id", "day", "shard"],
-        set_={"scans": ScanCount.scans + 1})
     try:
-        db.session.execute(stmt)
+        db.session.execute(_upsert(db.session.get_bind().dialect.name), values)
     except SQLAlchemyError:
         db.session.rollback()
         log.exception("scan of entry point %s not counted", entry_point_id)
+
+
+_UPSERTS: dict[str, object] = {}
+
+
+def _upsert(dialect_name: str):
+    """``INSERT … ON CONFLICT DO UPDATE SET scans = scans + 1`` with bound values, built once."""
+    stmt = _UPSERTS.get(dialect_name)
+    if stmt is None:
+        table = ScanCount.__table__
+        dialect = postgresql if dialect_name == "postgresql" else sqlite
+        stmt = _UPSERTS[dialect_name] = dialect.insert(table).values(
+            {name: bindparam(name, type_=table.c[name].type)
+             for name in ("entry_point_id", "day", "shard", "scans")}
+        ).on_conflict_do_update(index_elements=["entry_point_id", "day", "shard"],
+                                set_={"scans": table.c.scans + 1})
+    return stmt
 
 
 def scan_counts(entry_point_ids: Iterable[int] | Select, *, since: date | None = None,
