@@ -276,7 +276,7 @@ def _run(url: str, args) -> None:
     print()
     print("| campaign responses | database: responses / answers rows / size | method | "
           "report wall | Python peak RSS | estimates | SIPAS (SE) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for size, method, tables, r in rows:
         gib = (tables["responses"]["bytes"] + tables["answers"]["bytes"]) / 2**30
         print(f"| {size:,} | {tables['responses']['rows']:,} / {tables['answers']['rows']:,} / "
