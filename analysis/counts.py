@@ -213,20 +213,20 @@ class CountsAccumulator:
 
     def __init__(self, n_domains: int):
         self.n_domains = n_domains
-        self.index: dict[int, int] = {}
+        self.merged_cells = 0
         self.parts: list[tuple[np.ndarray, CellCounts]] = []
 
     def add(self, keys: np.ndarray, counts: CellCounts) -> None:
         """Keep one chunk's counts (merged in :meth:`result`)."""
         self.parts.append((keys, counts))
-        if sum(k.shape[0] for k, _ in self.parts) > 4 * max(len(self.index), 256):
+        if sum(k.shape[0] for k, _ in self.parts) > 4 * max(self.merged_cells, 256):
             self._compact()
 
     def _compact(self) -> None:
         """Merge the kept chunks into one, so memory stays proportional to the cells."""
         merged_keys, merged = self._merge()
         self.parts = [(merged_keys, merged)]
-        self.index = {int(k): i for i, k in enumerate(merged_keys)}
+        self.merged_cells = merged_keys.shape[0]
 
     def _merge(self) -> tuple[np.ndarray, CellCounts]:
         """Sum every kept chunk into one set of cells."""

@@ -48,7 +48,7 @@ def report_from_database(scope: Scope, *, weighting: str, breakdowns: Sequence[t
                             method=method)
 
 
-def populations_by_code(scope: Scope, codes: Sequence[str] | None = None) -> dict[str, float]:
+def populations_by_code(scope: Scope) -> dict[str, float]:
     """N_h keyed by unit code (units with transactions in the campaign period)."""
     pops = unit_populations(scope)
     code_of = unit_codes(list(pops))
