@@ -83,8 +83,13 @@ def _cookies(head: bytes) -> str:
 
 
 async def _phone(port: int, codes: list[str], bodies: list[str], window: tuple[float, float],
-                 tally: Tally, timeout: float) -> None:
-    """One citizen after another: GET the form, POST the answers, until the window closes."""
+                 tally: Tally, timeout: float, think: float = 0.0) -> None:
+    """One citizen after another: GET the form, POST the answers, until the window closes.
+
+    With ``think`` > 0 the citizen spends 0.5–1.5 × ``think`` seconds on the form between GET
+    and POST (an offered load); with 0 the next request follows at once (a closed loop that
+    saturates the server, so latency there is mostly queueing).
+    """
     host = f"127.0.0.1:{port}"
     start, end = window
     rng = random.Random()
@@ -102,6 +107,10 @@ async def _phone(port: int, codes: list[str], bodies: list[str], window: tuple[f
             if status != 200 or token is None:
                 raise RuntimeError(f"GET {status}")
             body = f"{rng.choice(bodies)}&token={quote(token.group(1).decode())}".encode()
+            sent = t1
+            if think:
+                await asyncio.sleep(think * rng.uniform(0.5, 1.5))
+                sent = time.monotonic()  # the POST's latency starts when it is sent
             cookie = _cookies(head)
             post = (f"POST /s/{code} HTTP/1.1\r\n{common}Origin: https://{host}\r\n"
                     + (f"Cookie: {cookie}\r\n" if cookie else "")
@@ -117,21 +126,22 @@ async def _phone(port: int, codes: list[str], bodies: list[str], window: tuple[f
                 tally.samples.append(f"{type(exc).__name__}: {exc}")
             continue
         tally.stored += 1
-        for begun, done in ((t0, t1), (t1, t2)):
+        for begun, done in ((t0, t1), (sent, t2)):
             if start <= done <= end:
                 tally.latencies.append(done - begun)
         if start <= t2 <= end:
             tally.submissions += 1
 
 
-def _client_process(port, codes, bodies, concurrency, warmup, duration, timeout, out) -> None:
+def _client_process(port, codes, bodies, concurrency, warmup, duration, timeout, out,
+                    think=0.0) -> None:
     """A process running ``concurrency`` phones on one event loop; sends its Tally to ``out``."""
     tally = Tally()
     now = time.monotonic()
     window = (now + warmup, now + warmup + duration)
 
     async def main():
-        await asyncio.gather(*(_phone(port, codes, bodies, window, tally, timeout)
+        await asyncio.gather(*(_phone(port, codes, bodies, window, tally, timeout, think)
                                for _ in range(concurrency)))
 
     asyncio.run(main())
@@ -142,7 +152,7 @@ def _client_process(port, codes, bodies, concurrency, warmup, duration, timeout,
 
 
 def load(port: int, codes: list[str], bodies: list[str], concurrency: int, warmup: float,
-         duration: float, procs: int, timeout: float) -> Tally:
+         duration: float, procs: int, timeout: float, think: float = 0.0) -> Tally:
     """Run the phones in ``procs`` processes (so they do not share one core) and merge what they saw."""
     ctx = multiprocessing.get_context("spawn")
     shares = [concurrency // procs + (i < concurrency % procs) for i in range(procs)]
@@ -150,7 +160,8 @@ def load(port: int, codes: list[str], bodies: list[str], concurrency: int, warmu
     for share in filter(None, shares):
         receive, send = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_client_process,
-                           args=(port, codes, bodies, share, warmup, duration, timeout, send))
+                           args=(port, codes, bodies, share, warmup, duration, timeout, send,
+                                 think))
         proc.start()
         running.append((proc, receive))
     total = Tally()
@@ -369,6 +380,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--client-procs", type=int, default=2, help="client processes")
     parser.add_argument("--codes", type=int, default=2000, help="static QR codes in the campaign")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="seconds each phone spends on the form between GET and POST "
+                             "(0.5-1.5 x this; default 0: a closed loop at saturation)")
     parser.add_argument("--ratelimit-storage", default="memory://",
                         help="SIPAS_RATELIMIT_STORAGE_URI for SIPAS, e.g. redis://127.0.0.1:6379/0")
     args = parser.parse_args()
@@ -378,7 +392,8 @@ def main() -> int:
     print(f"gunicorn: deploy/gunicorn.conf.py, {args.workers} sync workers, access log off; "
           f"rate limits in {args.ratelimit_storage}; "
           f"{args.client_procs} client processes; {args.warmup:g} s warm-up + {args.duration:g} s "
-          f"measured per run; CPUs: {os.cpu_count()}; server logs in {logs}", flush=True)
+          f"measured per run; think time {args.think:g} s; CPUs: {os.cpu_count()}; "
+          f"server logs in {logs}", flush=True)
     print(HEADER, flush=True)
     verdicts = []
     for backend in args.databases.split(","):
@@ -392,7 +407,7 @@ def main() -> int:
                     for target, (port, pid) in (("ceiling", ceiling), ("app", app)):
                         before = children_cpu(pid), children_cpu(db_pid)
                         tally = load(port, codes, bodies, concurrency, args.warmup, args.duration,
-                                     args.client_procs, timeout=30)
+                                     args.client_procs, timeout=30, think=args.think)
                         cpu = (children_cpu(pid) - before[0],
                                children_cpu(db_pid) - before[1] if db_pid else None)
                         line, figures = row(backend, target, concurrency, tally, args.duration,
@@ -407,7 +422,7 @@ def main() -> int:
                         if backend == "postgres" and concurrency == 50:
                             verdicts.append(figures)
             _check_stored(url, receipts)
-    return _verdict(verdicts)
+    return _verdict(verdicts, args.think)
 
 
 @contextmanager
@@ -438,14 +453,21 @@ def _check_stored(url: str, receipts: int) -> None:
           "the phones got", flush=True)
 
 
-def _verdict(figures: list[dict]) -> int:
-    """Print the targets at 50 concurrency on PostgreSQL; exit status 1 when one is missed."""
+def _verdict(figures: list[dict], think: float = 0.0) -> int:
+    """Print the targets at 50 concurrency on PostgreSQL; exit status 1 when one is missed.
+
+    With a think time the phones offer a fixed load below both servers' capacity, so the ratio
+    only says that both kept up: it is not checked then (the throughput targets need --think 0).
+    """
     if not figures:
         return 0
     f = figures[0]
-    checks = [("ratio to ceiling >= 0.6", f["ratio"] is not None and f["ratio"] >= 0.6),
-              ("p99 <= 100 ms", f["p99"] <= 100), ("0 errors", f["errors"] == 0)]
-    print("targets at 50 concurrency on PostgreSQL: "
+    checks = [("p99 <= 100 ms", f["p99"] <= 100), ("0 errors", f["errors"] == 0)]
+    if not think:
+        checks.insert(0, ("ratio to ceiling >= 0.6", f["ratio"] is not None and f["ratio"] >= 0.6))
+    model = (f"offered load, {think:g} s think time per form; throughput ratio not checked"
+             if think else "closed loop, no think time")
+    print(f"targets at 50 concurrency on PostgreSQL ({model}): "
           + "; ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks))
     return 0 if all(ok for _, ok in checks) else 1
 
