@@ -269,6 +269,9 @@ def _domains(variables: tuple[str, ...], cells: RawCells, stratum_of: dict, code
     keep = [c for c, lab in enumerate(shown) if all(p != "" for p in lab)]
     labels = sorted({shown[c] for c in keep}, key="\x1f".join)
     index = {lab: d for d, lab in enumerate(labels)}
+    # Cells in (stratum, domain) order, so both paths add them up in the same order and give
+    # bit-identical numbers.
+    keep.sort(key=lambda c: (stratum_of[int(cells.unit_id[c])], index[shown[c]]))
     strata = np.array([stratum_of[int(cells.unit_id[c])] for c in keep], dtype=np.int64)
     domain = np.array([index[shown[c]] for c in keep], dtype=np.int64)
     return variables, labels, _reindex(cells.counts, keep, strata, domain)
