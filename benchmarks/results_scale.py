@@ -41,7 +41,8 @@ BATCH = 500_000
 
 def _app(url: str):
     """An app bound to ``url`` (instance folder in a temporary directory)."""
-    os.environ.setdefault("SIPAS_INSTANCE_PATH", tempfile.mkdtemp(prefix="sipas-scale-"))
+    if "SIPAS_INSTANCE_PATH" not in os.environ:  # set by main(); a bare --measure makes one
+        os.environ["SIPAS_INSTANCE_PATH"] = tempfile.mkdtemp(prefix="sipas-scale-")
     from survey import create_app
 
     return create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "benchmark-only",
@@ -238,6 +239,8 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(args.url, args.campaign, args.measure)))
         return
+    instance = tempfile.mkdtemp(prefix="sipas-scale-")
+    os.environ["SIPAS_INSTANCE_PATH"] = instance  # children inherit it; removed at the end
     folder = None
     url = args.url
     if url is None:
@@ -248,6 +251,7 @@ def main() -> None:
     try:
         _run(url, args)
     finally:
+        shutil.rmtree(instance, ignore_errors=True)
         if folder and not args.keep:
             subprocess.run([str(ROOT / "scripts/pg-temp"), "stop", folder], check=False)
             shutil.rmtree(folder, ignore_errors=True)
