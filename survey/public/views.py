@@ -14,7 +14,7 @@ from ..extensions import db, limiter
 from ..models import QuestionnaireVersion
 from ..questionnaires import NOT_APPLICABLE_LABEL
 from ..services.answers import clean_answers
-from ..services.entry_points import EntryPointUnavailable, check_open, find_entry_point
+from ..services.entry_points import EntryPointUnavailable, check_open, load_entry_point
 from ..services.questionnaires import questionnaire_of
 from ..services.responses import answers_of, find_response, submit_response
 from ..services.scans import record_scan
@@ -90,7 +90,7 @@ def submit(code: str):
 def _limited():
     """A rate-limited send: the page comes back filled in (429), nothing stored."""
     try:
-        entry = find_entry_point(str((request.view_args or {}).get("code", "")))
+        entry = load_entry_point(str((request.view_args or {}).get("code", "")))
     except EntryPointUnavailable:
         return None  # the plain 429 page
     q = questionnaire_of(entry.campaign.questionnaire_version)
@@ -117,7 +117,7 @@ def conditions_css(version_id: int):
 def _entry_or_error(code: str):
     """The entry point, or the 404 page."""
     try:
-        return find_entry_point(code)
+        return load_entry_point(code)
     except EntryPointUnavailable as exc:
         abort(_unavailable(exc))
 
