@@ -1,0 +1,108 @@
+"""The public form's hot path: few statements per submission, no stale state, cached HTML safe."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from sqlalchemy import event, select
+
+from survey.extensions import db
+from survey.models import EntryPoint, ProcedureField, Response
+from survey.models.base import utcnow
+from survey.services.entry_points import find_entry_point, load_entry_point
+
+from ..factories import form_token, make_campaign, receipt
+
+GOOD = {"c1_1": "5", "c1_2": "4", "c2_1": "3", "gave_feedback": "0", "overall": "4"}
+
+
+@contextmanager
+def _statements(app):
+    """Collect the SQL statements the app sends while the block runs."""
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(conn, cursor, statement, params, context, executemany):
+        seen.append(" ".join(statement.split()).upper())
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_submission_writes_flags_in_its_insert_with_one_count_and_no_savepoint(app, client):
+    with app.app_context():
+        make_campaign()
+    page = client.get("/s/TESTCODE").get_data(as_text=True)
+    with _statements(app) as seen:
+        resp = client.post("/s/TESTCODE", data={**GOOD, "token": form_token(page)})
+    assert resp.status_code == 200 and receipt(resp.get_data(as_text=True))
+    inserts = [s for s in seen if s.startswith("INSERT INTO RESPONSES")]
+    counts = [s for s in seen if s.startswith("SELECT") and "COUNT(" in s]
+    assert len(inserts) == 1 and len(counts) == 1, seen
+    assert not [s for s in seen if s.startswith("UPDATE RESPONSES")], seen
+    assert not [s for s in seen if "SAVEPOINT" in s], seen
+    assert len([s for s in seen if s.startswith("INSERT INTO ANSWERS")]) >= 1
+    with app.app_context():
+        stored = db.session.scalar(select(Response))
+        # Sent at once after the GET: too fast, and the hashes are stored with the row.
+        assert "too_fast" in stored.flags and stored.answer_pattern and stored.device_hash
+        assert len(stored.answers) == len(GOOD)
+
+
+def test_a_code_revoked_after_its_form_was_opened_is_refused_at_once(app, client):
+    with app.app_context():
+        entry = make_campaign()
+        entry_id = entry.id
+    page = client.get("/s/TESTCODE")
+    assert page.status_code == 200
+    with app.app_context():
+        db.session.get(EntryPoint, entry_id).revoked_at = utcnow()
+        db.session.commit()
+    assert client.get("/s/TESTCODE").status_code == 410
+    resp = client.post("/s/TESTCODE", data={**GOOD, "token": form_token(page.get_data(as_text=True))})
+    assert resp.status_code == 410
+    with app.app_context():
+        assert db.session.scalar(select(Response.id)) is None
+
+
+def test_the_cached_question_block_never_carries_one_code_s_field_or_answers_to_another(app, client):
+    with app.app_context():
+        entry = make_campaign()
+        other = make_campaign(code="OTHERCODE")
+        land = ProcedureField(code="dat_dai", name="Đất đai")
+        db.session.add(land)
+        db.session.flush()
+        db.session.get(EntryPoint, entry.id).field_id = land.id
+        db.session.commit()
+        other_code = other.code
+    for _ in range(2):  # the second round is served from the cache
+        with_field = client.get("/s/TESTCODE").get_data(as_text=True)
+        without = client.get(f"/s/{other_code}").get_data(as_text=True)
+        assert 'name="field" value="dat_dai" checked' in with_field
+        assert " checked" not in without
+    # A form sent back with an error shows the citizen's own answers, not the cached block.
+    back = client.post(f"/s/{other_code}", data={"c1_1": "5", "c1_2": "9", "token": form_token(without)})
+    html = back.get_data(as_text=True)
+    assert back.status_code == 422 and 'name="c1_1" value="5" checked' in html
+    assert 'name="c1_1" value="5" checked' not in client.get(f"/s/{other_code}").get_data(as_text=True)
+
+
+def test_load_entry_point_reads_what_find_entry_point_reads(app):
+    with app.app_context():
+        entry = make_campaign(kind="single_use")
+        orm = find_entry_point(entry.code.lower())
+        row = load_entry_point(entry.code.lower())
+        for name in ("id", "code", "kind", "campaign_id", "unit_id", "counter_id", "field_id",
+                     "active_from", "active_until", "revoked_at", "used_at"):
+            assert getattr(row, name) == getattr(orm, name), name
+        assert (row.campaign.starts_on, row.campaign.ends_on) == (orm.campaign.starts_on,
+                                                                  orm.campaign.ends_on)
+        version = orm.campaign.questionnaire_version
+        assert (row.campaign.questionnaire_version.id, row.campaign.questionnaire_version.content_hash,
+                row.campaign.questionnaire_version.definition) == (version.id, version.content_hash,
+                                                                   version.definition)
+        assert (row.unit.name, row.counter.name, row.field) == (orm.unit.name, orm.counter.name, None)
