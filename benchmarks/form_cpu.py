@@ -8,7 +8,8 @@ first: give it a throwaway database), then sends ``--n`` submissions (GET the fo
 answers with its token, each from a new browser) through Flask's test client and measures this
 process's CPU time (``time.process_time``) around each request: no sockets, no other processes,
 so the figure is steady on a busy machine. Best of three rounds; the same loop against
-``benchmarks/_ceiling_app.py`` is printed for scale. Use ``--profile`` for a cProfile listing.
+``benchmarks/_ceiling_app.py`` is printed for scale. ``--profile`` prints a cProfile listing
+(``PROFILE_FILTER=regex`` narrows it to matching functions).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def main() -> int:
         for _ in range(args.n):
             submission(app.test_client())
         profile.disable()
-        pstats.Stats(profile).sort_stats("cumulative").print_stats(50)
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(os.environ.get("PROFILE_FILTER", ""), 50)
         return 0
     sipas = rounds(lambda: submission(app.test_client()), args.n)
 
