@@ -16,7 +16,7 @@ from ..extensions import db
 from ..models import PopulationCount, ProcedureField, Unit, User
 from . import audit
 from .imports import Column, _l, code, fold, integer, load, month, reject_if, text
-from .units import ImportSummary, subtree_ids
+from .units import ImportSummary, subtree_ids, unit_of_row
 
 
 def _month_or_number(value: object) -> date | int:
@@ -59,14 +59,7 @@ def import_population(data: bytes, filename: str, *, user: User | None, actor: s
     resolved: list[_Row] = []
     seen: dict[tuple, int] = {}
     for row in rows:
-        unit = units.get(row.get("unit_code")) if row.get("unit_code") else None
-        if row.get("unit_code") and unit is None:
-            errors.append(row.error("unit_code", _l("Không có đơn vị mã «%(code)s» trong hệ thống."),
-                                    code=row["unit_code"]))
-        elif unit is not None and allowed is not None and unit.id not in allowed:
-            errors.append(row.error("unit_code", _l("Đơn vị «%(code)s» nằm ngoài phạm vi quản lý của bạn."),
-                                    code=row["unit_code"]))
-            unit = None
+        unit = unit_of_row(row, units, allowed, errors)
         field_id = None
         if row.get("field"):
             field_id = fields.get(fold(row["field"]))

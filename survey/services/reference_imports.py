@@ -14,7 +14,7 @@ from ..extensions import db
 from ..models import Counter, ProcedureField, Unit, User
 from . import audit
 from .imports import Column, _l, code, load, reject_if, text
-from .units import ImportSummary, UnitError, normalise_networks, subtree_ids
+from .units import ImportSummary, UnitError, normalise_networks, subtree_ids, unit_of_row
 
 COUNTER_COLUMNS = [
     Column("unit_code", ("Mã đơn vị", "Mã ĐV", "unit code", "unit_code", "unit"), code(32)),
@@ -42,14 +42,7 @@ def import_counters(data: bytes, filename: str, *, user: User | None, actor: str
     seen: dict[tuple, int] = {}
     plan = []
     for row in rows:
-        unit = units.get(row.get("unit_code")) if row.get("unit_code") else None
-        if row.get("unit_code") and unit is None:
-            errors.append(row.error("unit_code", _l("Không có đơn vị mã «%(code)s» trong hệ thống."),
-                                    code=row["unit_code"]))
-        elif unit is not None and allowed is not None and unit.id not in allowed:
-            errors.append(row.error("unit_code", _l("Đơn vị «%(code)s» nằm ngoài phạm vi quản lý của bạn."),
-                                    code=row["unit_code"]))
-            unit = None
+        unit = unit_of_row(row, units, allowed, errors)
         network = None
         if row.get("network"):
             try:

@@ -71,6 +71,22 @@ def subtree_ids(user: User | None) -> set[int] | None:
     return set(db.session.scalars(visible_unit_ids(user)))
 
 
+def unit_of_row(row, units: dict[str, Unit], allowed: set[int] | None, errors: list) -> Unit | None:
+    """The unit a row's ``unit_code`` names, or ``None`` with an error when unknown or out of scope."""
+    unit_code = row.get("unit_code")
+    if not unit_code:
+        return None
+    unit = units.get(unit_code)
+    if unit is None:
+        errors.append(row.error("unit_code", _l("Không có đơn vị mã «%(code)s» trong hệ thống."),
+                                code=unit_code))
+    elif allowed is not None and unit.id not in allowed:
+        errors.append(row.error("unit_code", _l("Đơn vị «%(code)s» nằm ngoài phạm vi quản lý của bạn."),
+                                code=unit_code))
+        return None
+    return unit
+
+
 # --- import ------------------------------------------------------------------------------------
 
 def import_units(data: bytes, filename: str, *, user: User | None, actor: str) -> ImportSummary:

@@ -83,25 +83,6 @@ def test_unknown_user_and_wrong_password_get_the_same_answer(app, people, monkey
     assert len(hashed) == 1 and hashed[0].split("$")[0] == real_hash.split("$")[0]
 
 
-def test_refusal_takes_about_as_long_for_unknown_and_known_names(app, people):
-    import time
-
-    from survey.services.users import authenticate
-    with app.app_context():
-        def cost(name):
-            start = time.perf_counter()
-            authenticate(name, "sai mật khẩu rồi")
-            db.session.rollback()
-            return time.perf_counter() - start
-        cost("noivu")  # warm-up (the dummy hash is made once)
-        cost("ai.do")
-        pairs = [(cost("ai.do"), cost("noivu")) for _ in range(5)]  # interleaved: load drifts
-        unknown = sorted(u for u, _ in pairs)[2]
-        known = sorted(k for _, k in pairs)[2]
-    # Without the dummy hash an unknown name would answer in well under 1 % of the time.
-    assert 0.25 < unknown / known < 4
-
-
 def test_account_locks_after_five_failures_then_unlocks(app, client, people):
     from datetime import UTC, datetime, timedelta
 
