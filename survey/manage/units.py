@@ -72,18 +72,12 @@ def _unit_form(unit: Unit | None):
     if unit is None and request.method == "GET" and request.args.get("unit_id", "").isdigit():
         form.parent_id.data = int(request.args["unit_id"])
     if form.validate_on_submit():
-        try:
-            saved = unit_service.save_unit(unit, code_=form.code.data, name=form.name.data,
-                                           level=form.level.data, parent_id=form.parent_id.data or None,
-                                           user=current_user, actor=actor())
-        except unit_service.UnitError as exc:
-            db.session.rollback()
-            field_error(form, exc.field, exc.msgid, exc.params)
-        else:
-            name = saved.name
-            if commit():
-                flash(_("Đã lưu đơn vị «%(name)s».", name=name), "success")
-                return redirect(url_for("manage.units"))
+        saved = _save(form, lambda: unit_service.save_unit(
+            unit, code_=form.code.data, name=form.name.data, level=form.level.data,
+            parent_id=form.parent_id.data or None, user=current_user, actor=actor()))
+        if saved:
+            flash(_("Đã lưu đơn vị «%(name)s».", name=saved[0]), "success")
+            return redirect(url_for("manage.units"))
     status = 422 if request.method == "POST" else 200
     return render_template("manage/unit_form.html", form=form, unit=unit), status
 
@@ -159,18 +153,12 @@ def _counter_form(counter: Counter | None):
             field_error(form, "unit_id", _l("Đơn vị nằm ngoài phạm vi quản lý của bạn."), {})
         else:
             unit = db.session.get(Unit, form.unit_id.data)
-            try:
-                saved = unit_service.save_counter(
-                    counter, unit=unit, code_=form.code.data, name=form.name.data,
-                    network_cidr=form.network_cidr.data, actor=actor(), user_id=current_user.id)
-            except unit_service.UnitError as exc:
-                db.session.rollback()
-                field_error(form, exc.field, exc.msgid, exc.params)
-            else:
-                unit_id, name = saved.unit_id, saved.name
-                if commit():
-                    flash(_("Đã lưu quầy «%(name)s».", name=name), "success")
-                    return redirect(url_for("manage.counters", unit_id=unit_id))
+            saved = _save(form, lambda: unit_service.save_counter(
+                counter, unit=unit, code_=form.code.data, name=form.name.data,
+                network_cidr=form.network_cidr.data, actor=actor(), user_id=current_user.id))
+            if saved:
+                flash(_("Đã lưu quầy «%(name)s».", name=saved[0]), "success")
+                return redirect(url_for("manage.counters", unit_id=saved[1]))
     status = 422 if request.method == "POST" else 200
     return render_template("manage/counter_form.html", form=form, counter=counter), status
 
@@ -256,19 +244,12 @@ def _field_form(field: ProcedureField | None):
     """Create or edit a procedure field; errors beside the fields."""
     form = FieldForm(obj=field)
     if form.validate_on_submit():
-        try:
-            saved = unit_service.save_field(field, code_=form.code.data, name=form.name.data,
-                                            name_en=form.name_en.data,
-                                            procedure_code=form.procedure_code.data,
-                                            actor=actor(), user_id=current_user.id)
-        except unit_service.UnitError as exc:
-            db.session.rollback()
-            field_error(form, exc.field, exc.msgid, exc.params)
-        else:
-            name = saved.name
-            if commit():
-                flash(_("Đã lưu lĩnh vực «%(name)s».", name=name), "success")
-                return redirect(url_for("manage.fields"))
+        saved = _save(form, lambda: unit_service.save_field(
+            field, code_=form.code.data, name=form.name.data, name_en=form.name_en.data,
+            procedure_code=form.procedure_code.data, actor=actor(), user_id=current_user.id))
+        if saved:
+            flash(_("Đã lưu lĩnh vực «%(name)s».", name=saved[0]), "success")
+            return redirect(url_for("manage.fields"))
     status = 422 if request.method == "POST" else 200
     return render_template("manage/field_form.html", form=form, field=field), status
 
@@ -300,3 +281,15 @@ def import_population():
     """Import transaction counts (unit × field × month); a month imported again is replaced."""
     return _import(population_service.import_population, "manage.population",
                    lambda form, errors: _population_page(form, errors=errors, status=422))
+
+
+def _save(form, save) -> tuple[str, int | None] | None:
+    """Run ``save`` and commit; the saved row's (name, unit id), or ``None`` with the error shown."""
+    try:
+        saved = save()
+    except unit_service.UnitError as exc:
+        db.session.rollback()
+        field_error(form, exc.field, exc.msgid, exc.params)
+        return None
+    name, unit_id = saved.name, getattr(saved, "unit_id", None)  # read before the commit expires it
+    return (name, unit_id) if commit() else None
