@@ -251,37 +251,3 @@ def _aware(moment: datetime | None) -> datetime | None:
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class CounterCounts:
-    """Scans and responses of one counter, for counter staff (counts only, never answers)."""
-
-    counter_id: int
-    unit_name: str
-    counter_name: str
-    scans: int
-    responses: int
-    last_at: datetime | None
-
-
-def counter_counts(user, campaign_id: int | None = None) -> list[CounterCounts]:
-    """Scans and stored responses of every counter in the user's subtree (optionally one campaign)."""
-    counters = db.session.execute(
-        select(Counter.id, Unit.name, Counter.name).join(Unit, Unit.id == Counter.unit_id)
-        .where(in_scope(user, Counter.unit_id)).order_by(Unit.code, Counter.code)).all()
-    ids = [row[0] for row in counters]
-    if not ids:
-        return []
-    scans_q = (select(EntryPoint.counter_id, func.sum(ScanCount.scans))
-               .join(ScanCount, ScanCount.entry_point_id == EntryPoint.id)
-               .where(EntryPoint.counter_id.in_(ids)).group_by(EntryPoint.counter_id))
-    resp_q = (select(Response.counter_id, func.count(Response.id), func.max(Response.submitted_at))
-              .where(Response.counter_id.in_(ids)).group_by(Response.counter_id))
-    if campaign_id is not None:
-        scans_q = scans_q.where(EntryPoint.campaign_id == campaign_id)
-        resp_q = resp_q.where(Response.campaign_id == campaign_id)
-    scans = {cid: int(n or 0) for cid, n in db.session.execute(scans_q)}
-    responses = {cid: (int(n), _aware(last)) for cid, n, last in db.session.execute(resp_q)}
-    return [CounterCounts(cid, unit_name, name, scans.get(cid, 0), *responses.get(cid, (0, None)))
-            for cid, unit_name, name in counters]

@@ -18,7 +18,7 @@ from survey.models import (
     ScanCount,
 )
 from survey.questionnaires import load_questionnaire
-from survey.services.progress import campaign_progress, counter_counts
+from survey.services.progress import campaign_progress
 from survey.services.questionnaires import publish_questionnaire
 from tests.web.workspace_support import login, make_response, make_unit, make_user
 
@@ -104,13 +104,6 @@ def test_manager_sees_only_own_subtree(app, campaign):
         assert [u.code for u in p.units] == ["W1"]
         assert p.total.tally.submissions == 4 and p.total.tally.scans == 8
         assert sum(n for _, n in p.days) == 3
-
-
-def test_counter_counts_for_staff_are_counts_of_own_counters(app, campaign):
-    with app.test_request_context():
-        rows = counter_counts(_user("quay.w1"), campaign["id"])
-        assert {(r.counter_name, r.scans, r.responses) for r in rows} == {
-            ("Quầy hộ tịch", 8, 3), ("Quầy đất đai", 0, 0)}
 
 
 def test_dashboard_page_as_admin_and_manager(client, app, campaign):
