@@ -1,9 +1,9 @@
 """HTTP hardening shared by every blueprint (issue 7).
 
-The Content-Security-Policy and X-Content-Type-Options come from ``create_app``; this adds the
-headers for older browsers and TLS, refuses form bodies that were not valid UTF-8, and marks
-browsers that log in to the workspace as staff devices (``public/device.py``). NUL characters
-are refused everywhere: PostgreSQL cannot store them, and no browser sends them.
+The security headers are set in one place, ``create_app``. This refuses form bodies that were
+not valid UTF-8 and marks browsers that log in to the workspace as staff devices
+(``public/device.py``). NUL characters are refused everywhere: PostgreSQL cannot store them,
+and no browser sends them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ def init_app(app: Flask) -> None:
     remember_staff_devices(app)
     app.before_request(_refuse_nul)
     app.before_request(_refuse_broken_encoding)
-    app.after_request(_extra_headers)
 
 
 def _refuse_nul() -> None:
@@ -41,11 +40,3 @@ def _refuse_broken_encoding() -> None:
     for key, values in request.form.lists():
         if any(REPLACEMENT in text or "\x00" in text for text in (key, *values)):
             abort(400)
-
-
-def _extra_headers(response):
-    """Framing refused for old browsers too; HSTS once the request came over TLS."""
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    return response
