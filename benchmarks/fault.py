@@ -19,6 +19,7 @@ stored or fewer than 3 kills happened during the run.
 from __future__ import annotations
 
 import argparse
+import http.client
 import multiprocessing as mp
 import os
 import random
@@ -217,13 +218,14 @@ def _http(url: str, body: bytes | None = None) -> tuple[int, str]:
 
 
 def _until_ok(call, stats: dict, need=None) -> str:
-    """Repeat ``call`` through refused connections, resets and 5xx until a 200 (with ``need``)."""
+    """Repeat ``call`` through refused connections, resets, cut-off bodies and 5xx until a 200."""
     for attempt in range(10_000):
         stats["requests"] += 1
         stats["retries"] += attempt > 0
         try:
             status, text = call()
-        except (OSError, urllib.error.URLError, ConnectionError):
+        except (OSError, urllib.error.URLError, http.client.HTTPException):
+            # refused, reset, or cut off mid-body by a kill: not acknowledged, so send it again
             stats["errors"] += 1
             time.sleep(0.05 + 0.05 * min(attempt, 10))
             continue
