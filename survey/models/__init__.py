@@ -4,6 +4,7 @@ from .api_key import ApiKey, ScanCount
 from .audit import AuditLog
 from .campaign import Campaign, CampaignUnit, PopulationCount
 from .entry_point import EntryPoint
+from .export_job import ExportJob
 from .questionnaire import QuestionnaireVersion
 from .response import Answer, Response
 from .unit import Counter, ProcedureField, Unit
@@ -13,3 +14,4 @@ __all__ = [
     "Answer", "ApiKey", "AuditLog", "Campaign", "CampaignUnit", "Counter", "EntryPoint", "PopulationCount",
     "ProcedureField", "QuestionnaireVersion", "Response", "ScanCount", "Unit", "User",
 ]
+__all__ += ["ExportJob"]
