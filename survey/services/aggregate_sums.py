@@ -80,7 +80,7 @@ def _grouping(breakdown: tuple[str, ...]) -> tuple[str, ...]:
 # --- SQL: GROUP BY in PostgreSQL -------------------------------------------------------------
 
 def _sql_cells(scope: Scope, pivot: Pivot, groupings: list[tuple[str, ...]]
-               ) -> dict[tuple[str, ...], RawCells]:
+               ) -> dict[tuple[str, ...], RawCells | None]:
     """Run the grouped query and decode its packed sums into counts per grouping."""
     tree = scope.tree
     per_unit = (select(func.count().label("n")).where(*scope.filters())
@@ -110,7 +110,7 @@ def _sql_cells(scope: Scope, pivot: Pivot, groupings: list[tuple[str, ...]]
         out[mask_of[row[0]]].append(row)
     n_vars = len(pivot.variables)
     return {g: _decode(out[g], g, pivot, tree, sets, multi, pairs, width, dens, n_vars)
-            for g in groupings}
+            if out[g] else None for g in groupings}
 
 
 def _mask(variables: Sequence[str], grouping: tuple[str, ...]) -> int:
@@ -162,7 +162,7 @@ def _decode(rows: list, grouping: tuple[str, ...], pivot: Pivot, tree, sets: np.
 # --- stream: one pass over a server-side cursor ----------------------------------------------
 
 def _stream_cells(scope: Scope, pivot: Pivot, groupings: list[tuple[str, ...]]
-                  ) -> dict[tuple[str, ...], RawCells]:
+                  ) -> dict[tuple[str, ...], RawCells | None]:
     """Add per-cell counts chunk by chunk over the pivot's rows."""
     tree = scope.tree
     sets = answer_sets(tree)
@@ -198,7 +198,10 @@ def _stream_cells(scope: Scope, pivot: Pivot, groupings: list[tuple[str, ...]]
     out = {}
     for g in groupings:
         if not acc[g].parts:
-            raise ResultsError("the campaign has no included response to analyse")
+            if not g:
+                raise ResultsError("the campaign has no included response to analyse")
+            out[g] = None  # nobody answered this breakdown's questions: no domains
+            continue
         counts = acc[g].result()
         names = {i: lab for lab, i in label_ids[g].items()}
         out[g] = RawCells(counts.cell_stratum, [names[int(d)] for d in counts.cell_domain],
@@ -219,7 +222,7 @@ def _unpack(pivot: Pivot, tree, slots: np.ndarray) -> np.ndarray:
 # --- both: strata, weights, labels -----------------------------------------------------------
 
 def _finish(scope: Scope, weighting: str, breakdowns: Sequence[tuple[str, ...]],
-            raw: dict[tuple[str, ...], RawCells], ci_method: str, level: float,
+            raw: dict[tuple[str, ...], RawCells | None], ci_method: str, level: float,
             papi_intervals: bool) -> Report:
     """Order strata by unit code, attach N_h, label and sort domains, then analyse."""
     base = raw[()]
@@ -248,6 +251,8 @@ def _finish(scope: Scope, weighting: str, breakdowns: Sequence[tuple[str, ...]],
             plans.append((variables, [(c,) for c in codes], None))
             continue
         cells = raw[_grouping(variables)]
+        if cells is None:  # no respondent in any domain of this breakdown
+            continue
         plans.append(_domains(variables, cells, stratum_of, code_of, names))
     return analyse_counts(scope.tree, codes, n_h, population, strata, plans,
                           ci_method=ci_method, level=level, papi_intervals=papi_intervals)
