@@ -212,7 +212,8 @@ def analyse(design: Design, tree: IndexTree, values: np.ndarray, *,
     -----
     Weights are sampling weights, not frequency weights.  Domains multiply y and r by the
     domain indicator; respondents outside a domain stay in the design (zeros in their stratum).
-    Flags use ``n_answered``: ``suppressed`` below 10 valid answers, in a domain inside a
+    Flags use ``n_answered``: ``suppressed`` below ``tree.min_answers`` valid answers (10;
+    15 for PAPI), in a domain inside a
     lonely stratum, or with no answer at all; ``low_n`` below 30 or when the CI half-width
     exceeds 10 % of the indicator's range (10 points on a percent scale).  Design effects are
     against SRS without replacement when the weights sum to more than the sample size (design
@@ -269,10 +270,20 @@ def report_settings(kind: str, fpc: bool, replace: bool, tree: IndexTree, ci_met
         "deff": "srswr" if replace else "srswor",
         "lonely_stratum": "adjust (survey.lonely.psu); the unit's own estimates suppressed",
         "p_exactly_0_or_1": "Clopper-Pearson with n = valid answers",
-        "flag_rule": "suppressed: n_answered < 10, lonely stratum or no answer; "
-                     "low_n: n_answered < 30 or CI half-width > 10% of the range",
+        "flag_rule": f"suppressed: n_answered < {tree.min_answers}, lonely stratum or no "
+                     "answer; low_n: n_answered < 30 or CI half-width > 10% of the range",
+        "interval": interval_label(ci_method, level, papi_intervals),
         "higher_level": "pooled with survey weights",
     }
+
+
+def interval_label(ci_method: str, level: float, papi_intervals: bool) -> str:
+    """Plain words for the intervals a report carries (PAPI-compatible ones say so)."""
+    if papi_intervals:
+        return ("PAPI-compatible: estimate ± 1.645·SE, what PAPI labels a 95% CI "
+                "(really a 90% interval)")
+    return (f"{level:.0%} confidence interval: {ci_method} for shares and 0–1 indices, "
+            "Wald with t(df) for mean scores and PAPI points")
 
 
 def _stratum_levels(design: Design, index: np.ndarray, n_levels: int) -> np.ndarray | None:
@@ -320,7 +331,8 @@ def _records(block: Block, tree: IndexTree, domains: list, ci_method: str, level
     flags = np.full(block.value.shape, None, dtype=object)
     low = (block.n_answered < LOW_N_BELOW) | ~(half <= MAX_HALF_WIDTH)
     flags[low] = "low_n"
-    sup = (block.n_answered < SUPPRESS_BELOW) | block.single_lonely[:, None] | ~block.defined
+    sup = ((block.n_answered < tree.min_answers) | block.single_lonely[:, None]
+           | ~block.defined)
     flags[sup] = "suppressed"
     columns = [(a * mult).tolist() for a in (block.value, se, lo, hi)]
     columns += [block.n_answered.tolist(), deff.tolist(), n_eff.tolist(), flags.tolist()]

@@ -6,15 +6,21 @@ any object shaped like ``survey.questionnaires.Questionnaire`` without importing
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 __all__ = [
-    "Criterion", "Group", "IndexTree", "TreeValues", "evaluate_tree", "score", "score_answered",
+    "Criterion", "Group", "IndexTree", "TreeValues", "criterion_values", "evaluate_tree", "score",
+    "score_answered",
 ]
 
-SCORINGS = ("top2", "normalised", "share", "reversed")
+SCORINGS = ("top2", "normalised", "share", "reversed", "count", "anchored")
+# Scorings whose per-respondent value is not one stored 1..K answer: a count over several yes/no
+# items, or a number between fixed anchors (PAPI).  Database reports read respondent rows for them.
+ROW_SCORINGS = ("count", "anchored")
+DEFAULT_MIN_ANSWERS = 10
 
 
 @dataclass(frozen=True)
@@ -28,13 +34,19 @@ class Criterion:
     item : str
         Code of the item (question) it scores.
     scoring : str
-        ``"top2"``, ``"normalised"``, ``"share"`` or ``"reversed"``.
+        ``"top2"``, ``"normalised"``, ``"share"``, ``"reversed"``, ``"count"`` (share of Có
+        among the yes/no ``items`` the respondent answered: x/C when all C are answered) or
+        ``"anchored"`` (a number scored ``(x - worst) / (best - worst)``, clipped to [0, 1]).
     points : int
-        K of a 1..K scale; 2 for yes/no items.
+        K of a 1..K scale; 2 for yes/no items; C for a count.
     binary : bool
         True for yes/no items stored as 1 (Có) / 0 (Không).
     label : dict or None
         ``{"vi": ..., "en": ...}``.
+    items : tuple of str
+        ``count``: the C yes/no items counted (``item`` is the first of them).
+    anchors : (worst, best) or None
+        ``anchored``: the values scored 0 and 1 (e.g. ``(60, 0)`` minutes of walking).
     """
 
     code: str
@@ -43,11 +55,18 @@ class Criterion:
     points: int = 5
     binary: bool = False
     label: dict[str, str] | None = field(default=None, compare=False)
+    items: tuple[str, ...] = ()
+    anchors: tuple[float, float] | None = None
 
     @property
     def has_mean_score(self) -> bool:
         """Criteria on a 1..K scale also get a mean score."""
-        return not self.binary
+        return not self.binary and self.scoring not in ROW_SCORINGS
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The items whose answers form this criterion's value."""
+        return self.items if self.scoring == "count" else (self.item,)
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,9 @@ class IndexTree:
         Report indices on 0-1 as percentages (SIPAS); False for PAPI scores.
     order : tuple of str
         All node codes in questionnaire order, used to order the output.
+    min_answers : int
+        An indicator with fewer valid answers is flagged ``suppressed`` (not shown): 10 for
+        SIPAS, 15 for PAPI.
     """
 
     criteria: tuple[Criterion, ...]
@@ -98,6 +120,7 @@ class IndexTree:
     root: str | None = None
     percent: bool = True
     order: tuple[str, ...] = ()
+    min_answers: int = DEFAULT_MIN_ANSWERS
 
     def __post_init__(self) -> None:
         codes = [c.code for c in self.criteria] + [g.code for g in self.groups]
@@ -117,6 +140,11 @@ class IndexTree:
         for crit in self.criteria:
             if crit.scoring not in SCORINGS:
                 raise ValueError(f"criterion {crit.code!r}: unknown scoring {crit.scoring!r}")
+            if crit.scoring == "count" and not crit.items:
+                raise ValueError(f"criterion {crit.code!r}: a count needs its items")
+            if crit.scoring == "anchored" and (crit.anchors is None
+                                               or crit.anchors[0] == crit.anchors[1]):
+                raise ValueError(f"criterion {crit.code!r}: anchored needs two distinct anchors")
         if not self.order:
             object.__setattr__(self, "order", tuple(codes))
 
@@ -124,24 +152,33 @@ class IndexTree:
     def from_questionnaire(cls, questionnaire: object) -> IndexTree:
         """Build from a questionnaire object (``index_nodes``, ``items``, ``percent``).
 
-        Criterion nodes map to items through ``node.item``; item ``points`` give K.
+        Criterion nodes map to items through ``node.item`` (``node.items`` for a count);
+        item ``points`` give K.
         """
         items = questionnaire.items  # type: ignore[attr-defined]
         criteria, groups, order = [], [], []
         for node in questionnaire.index_nodes:  # type: ignore[attr-defined]
             order.append(node.code)
             if node.kind == "criterion":
-                item = items[node.item]
-                binary = item.type == "yes_no"
-                criteria.append(Criterion(node.code, node.item, node.scoring or "top2",
-                                          2 if binary else int(item.points), binary,
-                                          node.label))
+                criteria.append(_criterion(node, items))
             else:
                 groups.append(Group(node.code, tuple(node.children), node.aggregate or "mean",
                                     node.weights, node.scale, node.label))
         return cls(tuple(criteria), tuple(groups),
                    getattr(questionnaire, "index_root", None),
-                   bool(getattr(questionnaire, "percent", True)), tuple(order))
+                   bool(getattr(questionnaire, "percent", True)), tuple(order),
+                   int(getattr(questionnaire, "min_answers", None) or DEFAULT_MIN_ANSWERS))
+
+    @property
+    def items(self) -> tuple[str, ...]:
+        """Every item any criterion reads, in criterion order, each once."""
+        return tuple(dict.fromkeys(code for c in self.criteria for code in c.sources))
+
+    @property
+    def needs_rows(self) -> bool:
+        """True when a criterion combines items or scores a number (count, anchored): such a
+        criterion is computed from each respondent's answers, not from one packed 1..K slot."""
+        return any(c.scoring in ROW_SCORINGS for c in self.criteria)
 
     def criterion_index(self) -> dict[str, int]:
         """Criterion code -> column index."""
@@ -171,6 +208,57 @@ class IndexTree:
         return (min(r[0] for r in ranges), max(r[1] for r in ranges))
 
 
+def _criterion(node: object, items: Mapping) -> Criterion:
+    """A :class:`Criterion` from a questionnaire index node."""
+    scoring = node.scoring or "top2"  # type: ignore[attr-defined]
+    code, label = node.code, node.label  # type: ignore[attr-defined]
+    if scoring == "count":
+        counted = tuple(node.items)  # type: ignore[attr-defined]
+        return Criterion(code, counted[0], "count", len(counted), False, label, items=counted)
+    item = items[node.item]  # type: ignore[attr-defined]
+    if scoring == "anchored":
+        return Criterion(code, item.code, "anchored", 2, False, label,
+                         anchors=tuple(node.anchors))  # type: ignore[attr-defined]
+    binary = item.type == "yes_no"
+    return Criterion(code, item.code, scoring, 2 if binary else int(item.points), binary, label)
+
+
+def criterion_values(tree: IndexTree, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The ``(n, K)`` answers matrix :func:`analysis.analyse` takes, from per-item answers.
+
+    Parameters
+    ----------
+    tree : IndexTree
+    columns : mapping item code -> ndarray of float, shape (n,)
+        Every item of ``tree.items``; NaN = not answered (skipped, not applicable, or in a block
+        whose condition was false).
+
+    Returns
+    -------
+    ndarray, shape (n, K)
+        Column k is criterion k's value: its item's answer, or for a ``count`` the share of
+        Có (1) among the counted items the respondent answered (NaN when none).
+
+    Notes
+    -----
+    A count over C items is ``x / C`` for a respondent who answered all C; one who answered
+    only some is scored on those (``x / answered``), like a sub-dimension is the mean over
+    the items answered, rather than counting an unanswered criterion as "not met".
+    """
+    first = np.asarray(columns[tree.items[0]]) if tree.items else np.empty(0)
+    out = np.full((first.shape[0], len(tree.criteria)), np.nan)
+    for k, crit in enumerate(tree.criteria):
+        if crit.scoring == "count":
+            stack = np.column_stack([np.asarray(columns[i], dtype=float) for i in crit.items])
+            answered = ~np.isnan(stack)
+            m = answered.sum(axis=1)
+            yes = np.where(answered, stack, 0.0).sum(axis=1)
+            out[:, k] = np.where(m > 0, yes / np.maximum(m, 1), np.nan)
+        else:
+            out[:, k] = np.asarray(columns[crit.item], dtype=float)
+    return out
+
+
 def score(values: np.ndarray, criterion: Criterion) -> tuple[np.ndarray, np.ndarray]:
     """Score answers into ``y`` (in [0, 1]) and the answered indicator ``r``.
 
@@ -189,7 +277,9 @@ def score(values: np.ndarray, criterion: Criterion) -> tuple[np.ndarray, np.ndar
     -----
     ``top2``: 1 when ``x >= K - 1`` (4 or 5 on the 1-5 SIPAS scale); ``normalised``:
     ``(x - 1) / (K - 1)``; ``share``: ``x`` for yes/no (1 = Có); ``reversed``: ``1 - x`` for
-    yes/no, ``(K - x) / (K - 1)`` for scales.
+    yes/no, ``(K - x) / (K - 1)`` for scales; ``count``: ``x`` (already the share of criteria
+    met, see :func:`criterion_values`); ``anchored``: ``(x - worst) / (best - worst)`` clipped
+    to [0, 1].
     """
     r = ~np.isnan(values)
     y = score_answered(np.where(r, values, 0.0), criterion)
@@ -203,8 +293,11 @@ def score_answered(x: np.ndarray, criterion: Criterion) -> np.ndarray:
         return (x >= k - 1).astype(float)
     if criterion.scoring == "normalised":
         return (x - 1.0) / (k - 1.0)
-    if criterion.scoring == "share":
+    if criterion.scoring in ("share", "count"):
         return x.astype(float)
+    if criterion.scoring == "anchored":
+        worst, best = criterion.anchors  # type: ignore[misc]
+        return np.clip((x - worst) / (best - worst), 0.0, 1.0)
     if criterion.binary:
         return 1.0 - x
     return (k - x) / (k - 1.0)

@@ -26,6 +26,7 @@ from analysis import (
     Margin,
     RakingError,
     analyse,
+    criterion_values,
     design_weights,
     equal_weights,
     given_weights,
@@ -132,36 +133,44 @@ def _number(table: Table, line: int, column: int, name: str, text: str) -> float
 
 
 def _answers(table: Table, tree: IndexTree, items: dict) -> np.ndarray:
-    """Answers of every criterion's item: NaN for empty/NA, else checked against the scale."""
-    values = np.full((len(table.rows), len(tree.criteria)), np.nan)
-    parsed: dict[str, np.ndarray] = {}
-    for k, crit in enumerate(tree.criteria):
-        if crit.item not in parsed:
-            item = items[crit.item]
-            low, high = (0, 1) if crit.binary else (1, crit.points)
-            col, cells = table.cells(crit.item, f" (item of criterion {crit.code})")
-            ok = {str(v): float(v) for v in range(low, high + 1)}
-            out = np.empty(len(cells))
-            for i, text in enumerate(cells):
-                value = ok.get(text)
-                if value is None:
-                    if text.lower() in MISSING:
-                        value = math.nan
-                    else:
-                        try:
-                            value = float(text)
-                        except ValueError:
-                            value = math.nan
-                        if not (value == int(value) if math.isfinite(value) else False) or \
-                                not low <= value <= high:
-                            raise InputError(table.path, table.lines[i], col,
-                                             f"value {text!r} is outside the scale "
-                                             f"{low}–{high} of {item.type} item {crit.item}",
-                                             crit.item)
-                out[i] = value
-            parsed[crit.item] = out
-        values[:, k] = parsed[crit.item]
-    return values
+    """Answers of every criterion: NaN for empty/NA, else checked against the item's scale.
+
+    A PAPI count criterion reads several yes/no columns; a number item is checked against its
+    ``min``–``max`` (see :func:`analysis.criterion_values`).
+    """
+    users = {}
+    for crit in tree.criteria:
+        for code in crit.sources:
+            users.setdefault(code, crit.code)
+    parsed = {code: _item_column(table, items[code], crit) for code, crit in users.items()}
+    return criterion_values(tree, parsed)
+
+
+def _item_column(table: Table, item, criterion: str) -> np.ndarray:
+    """One item's column as floats, each value an integer within the item's range."""
+    if item.type == "yes_no":
+        low, high = 0, 1
+    elif item.type == "number":
+        low, high = item.minimum, item.maximum
+    else:
+        low, high = 1, item.points
+    col, cells = table.cells(item.code, f" (item of criterion {criterion})")
+    out = np.empty(len(cells))
+    for i, text in enumerate(cells):
+        if text.lower() in MISSING:
+            out[i] = math.nan
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (value == int(value) if math.isfinite(value) else False) or \
+                not low <= value <= high:
+            raise InputError(table.path, table.lines[i], col,
+                             f"value {text!r} is outside the scale "
+                             f"{low}–{high} of {item.type} item {item.code}", item.code)
+        out[i] = value
+    return out
 
 
 def _population(path: Path, table: Table, units: list[str]) -> dict[str, float]:

@@ -21,7 +21,8 @@ NOT_APPLICABLE = "na"
 QUESTION_TYPES = (
     "satisfaction", "scale", "single_choice", "multiple_choice", "yes_no", "number", "text",
 )
-SCORINGS = ("top2", "normalised", "share", "reversed")
+SCORINGS = ("top2", "normalised", "share", "reversed", "anchored")
+DEFAULT_MIN_ANSWERS = 10
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,12 @@ class Section:
 
 @dataclass(frozen=True)
 class IndexNode:
-    """Node of the index tree: a criterion on one item, or a group of children."""
+    """Node of the index tree: a criterion on one item, or a group of children.
+
+    A PAPI count criterion (``scoring == "count"``) reads several yes/no ``items`` (``item`` is
+    the first); an ``anchored`` criterion scores a number item between ``anchors`` (worst,
+    best).
+    """
 
     code: str
     label: dict[str, str]
@@ -104,6 +110,8 @@ class IndexNode:
     aggregate: str | None = None
     weights: tuple[float, ...] | None = None
     scale: tuple[float, float] | None = None
+    items: tuple[str, ...] = ()
+    anchors: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,7 @@ class Questionnaire:
     index_nodes: tuple[IndexNode, ...] = ()
     index_root: str | None = None
     percent: bool = True
+    min_answers: int = DEFAULT_MIN_ANSWERS
     intro: dict[str, str] | None = None
     thanks: dict[str, str] | None = None
     source: dict = field(default_factory=dict, compare=False, repr=False)
@@ -165,6 +174,8 @@ class Questionnaire:
                     {k: v for k, v in asdict(n).items() if v not in (None, ())}
                     for n in self.index_nodes
                 ],
+                **({"min_answers": self.min_answers}
+                   if self.min_answers != DEFAULT_MIN_ANSWERS else {}),
             },
         }
 

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from .model import (
+    DEFAULT_MIN_ANSWERS,
     QUESTION_TYPES,
     SCORINGS,
     Condition,
@@ -93,13 +94,13 @@ def build(data: object, lines: dict[Path_, int], path: Path) -> Questionnaire:
     scales = _scales(check, data.get("scales") or {})
     items: dict[str, Item] = {}
     sections = _sections(check, data.get("sections"), scales, items)
-    nodes, root, percent = _index(check, data.get("index"), items)
+    nodes, root, percent, min_answers = _index(check, data.get("index"), items)
     if check.problems:
         raise QuestionnaireError(check.problems)
     return Questionnaire(
         id=qid, version=version, content_hash=content_hash(data), title=title,
         sections=tuple(sections), items=items, index_nodes=tuple(nodes), index_root=root,
-        percent=percent, intro=check.text(data, "intro", (), False),
+        percent=percent, min_answers=min_answers, intro=check.text(data, "intro", (), False),
         thanks=check.text(data, "thanks", (), False), source=data,
     )
 
@@ -286,17 +287,68 @@ def _valid_values(item: Item) -> set | None:
     return None
 
 
-def _index(check: _Checker, raw: object, items: dict[str, Item]) -> tuple[list, str | None, bool]:
-    """Flatten the index tree, children before parents, root last."""
+def _index(check: _Checker, raw: object, items: dict[str, Item]
+           ) -> tuple[list, str | None, bool, int]:
+    """Flatten the index tree, children before parents, root last; the ``extra`` nodes
+    (indicators reported beside the root but not part of it, e.g. PAPI's D4-linked items) come
+    just before the root."""
     if raw is None:
-        return [], None, True
+        return [], None, True, DEFAULT_MIN_ANSWERS
     if not isinstance(raw, dict) or not isinstance(raw.get("tree"), dict):
         check.fail(("index",), "index needs a tree mapping")
-        return [], None, True
-    check.keys(raw, {"percent", "tree"}, ("index",))
+        return [], None, True, DEFAULT_MIN_ANSWERS
+    check.keys(raw, {"percent", "tree", "extra", "min_answers"}, ("index",))
     nodes: list[IndexNode] = []
-    _node(check, raw["tree"], ("index", "tree"), items, nodes, set())
-    return nodes, raw["tree"].get("code"), bool(raw.get("percent", True))
+    seen: set[str] = set()
+    _node(check, raw["tree"], ("index", "tree"), items, nodes, seen)
+    extra = raw.get("extra", [])
+    if not isinstance(extra, list):
+        check.fail(("index", "extra"), "extra must be a list of index nodes")
+        extra = []
+    root = nodes.pop() if nodes else None
+    for i, node in enumerate(extra):
+        _node(check, node, ("index", "extra", i), items, nodes, seen)
+    if root is not None:
+        nodes.append(root)  # the root stays last
+    min_answers = raw.get("min_answers", DEFAULT_MIN_ANSWERS)
+    if not isinstance(min_answers, int) or isinstance(min_answers, bool) or min_answers < 1:
+        check.fail(("index", "min_answers"), "min_answers must be a positive integer")
+        min_answers = DEFAULT_MIN_ANSWERS
+    return nodes, raw["tree"].get("code"), bool(raw.get("percent", True)), min_answers
+
+
+def _count_node(check, raw, where, items) -> IndexNode | None:
+    """A PAPI count criterion: the share of C yes/no criteria met (``count: [items]``)."""
+    check.keys(raw, {"count", "code", "label"}, where)
+    counted = raw.get("count")
+    if not isinstance(counted, list) or len(counted) < 2 or len(set(map(str, counted))) != len(
+            counted):
+        check.fail((*where, "count"), "count needs a list of at least two distinct yes_no items")
+        return None
+    for i, code in enumerate(counted):
+        item = items.get(code) if isinstance(code, str) else None
+        if item is None or item.type != "yes_no":
+            check.fail((*where, "count", i), f"{code!r} is not a yes_no question")
+            return None
+    if "code" not in raw:
+        check.fail((*where, "code"), "a count criterion needs its own code")
+        return None
+    if raw["code"] in items:
+        check.fail((*where, "code"), f"count code {raw['code']!r} is also a question code")
+    return IndexNode(code=raw["code"], label=check.text(raw, "label", where), kind="criterion",
+                     item=counted[0], scoring="count", items=tuple(counted))
+
+
+def _anchors(check, raw, where, item: Item) -> tuple[float, float] | None:
+    """``anchors: [worst, best]`` of an anchored criterion on a number item."""
+    anchors = raw.get("anchors")
+    if (not isinstance(anchors, list) or len(anchors) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in anchors)
+            or anchors[0] == anchors[1]):
+        check.fail((*where, "anchors"), "anchored scoring needs anchors: [worst, best], distinct "
+                                        "numbers (the answers scored 0 and 1)")
+        return None
+    return float(anchors[0]), float(anchors[1])
 
 
 def _node(check, raw, where, items, nodes, seen) -> str | None:
@@ -306,24 +358,37 @@ def _node(check, raw, where, items, nodes, seen) -> str | None:
     if not isinstance(raw, dict):
         check.fail(where, "a node is an item code or a mapping")
         return None
-    if "criterion" in raw:
-        check.keys(raw, {"criterion", "code", "label", "scoring"}, where)
-        item = items.get(raw["criterion"])
-        if item is None or item.type not in ("satisfaction", "scale", "yes_no"):
-            check.fail((*where, "criterion"),
-                       f"{raw['criterion']!r} is not a satisfaction, scale or yes_no question")
+    if "count" in raw:
+        node = _count_node(check, raw, where, items)
+        if node is None:
             return None
-        default = "share" if item.type == "yes_no" else "top2"
+    elif "criterion" in raw:
+        check.keys(raw, {"criterion", "code", "label", "scoring", "anchors"}, where)
+        item = items.get(raw["criterion"])
+        if item is None or item.type not in ("satisfaction", "scale", "yes_no", "number"):
+            check.fail((*where, "criterion"), f"{raw['criterion']!r} is not a satisfaction, "
+                                              "scale, yes_no or number question")
+            return None
+        default = {"yes_no": "share", "number": "anchored"}.get(item.type, "top2")
         scoring = raw.get("scoring", default)
+        anchors = None
         if scoring not in SCORINGS:
             check.fail((*where, "scoring"), f"scoring must be one of {', '.join(SCORINGS)}")
+        elif (item.type == "number") != (scoring == "anchored"):
+            check.fail((*where, "scoring"), "anchored scoring applies to number criteria, and "
+                                            "a number criterion is scored anchored")
         elif item.type == "yes_no" and scoring in ("top2", "normalised"):
             check.fail((*where, "scoring"), "a yes_no criterion scores as share or reversed")
         elif item.type != "yes_no" and scoring == "share":
             check.fail((*where, "scoring"), "share applies to yes_no criteria")
+        elif scoring == "anchored":
+            anchors = _anchors(check, raw, where, item)
+        if "anchors" in raw and scoring != "anchored":
+            check.fail((*where, "anchors"), "anchors apply to anchored scoring only")
         code = raw.get("code", item.code)
         label = raw.get("label") and check.text(raw, "label", where) or item.text
-        node = IndexNode(code=code, label=label, kind="criterion", item=item.code, scoring=scoring)
+        node = IndexNode(code=code, label=label, kind="criterion", item=item.code, scoring=scoring,
+                         anchors=anchors)
     else:
         check.keys(raw, {"code", "label", "aggregate", "children", "weights", "scale"}, where)
         children = raw.get("children")

@@ -2,7 +2,8 @@
 
 ``sql`` (PostgreSQL): per-stratum × domain sums by ``GROUP BY`` in the database.
 ``stream`` (any database): the same sums accumulated in one pass over a server-side cursor.
-``arrays``: respondent-level arrays and :func:`analysis.analyse` (raking needs it).
+``arrays``: respondent-level arrays and :func:`analysis.analyse` (raking needs it, and so do
+PAPI trees with count or anchored criteria, whatever ``method`` says).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def report_from_database(scope: Scope, *, weighting: str, breakdowns: Sequence[t
     """Dispatch to the SQL, streaming or array path (see the module docstring)."""
     if method not in METHODS:
         raise ResultsError(f"method must be one of {', '.join(METHODS)}")
-    if weighting == "raked" or method == "arrays":
+    if weighting == "raked" or method == "arrays" or scope.tree.needs_rows:
+        # Raking calibrates each respondent; PAPI count/anchored criteria combine several items
+        # or score numbers beyond the packed 1..15 slots: both need respondent rows.
         return _report_from_arrays(scope, weighting, breakdowns, margins, bounds, ci_method,
                                    level, papi_intervals)
     from .aggregate_sums import report_from_sums

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import select
 
+from analysis import criterion_values
+
 from ..extensions import db
 from ..models import Answer, Counter, ProcedureField, Response
 from .results import ResultsError, Scope, unit_codes
@@ -29,7 +31,8 @@ class Respondents:
     ----------
     unit_codes : ndarray of object (str), shape (n,)
     values : ndarray of float, shape (n, K)
-        Criterion answers, NaN when skipped or not applicable.
+        Criterion values (:func:`analysis.criterion_values`), NaN when skipped or not
+        applicable.
     variables : dict str -> ndarray of object (str), shape (n,)
         Breakdown / raking variables, ``""`` when missing.
     """
@@ -44,11 +47,8 @@ def read_respondents(scope: Scope, variables: Sequence[str]) -> Respondents:
     ids, units, fields, counters = _responses(scope)
     n = ids.shape[0]
     tree = scope.tree
-    columns: dict[str, list[int]] = {}
-    for k, crit in enumerate(tree.criteria):
-        columns.setdefault(crit.item, []).append(k)
+    columns = {code: np.full(n, np.nan) for code in tree.items}
     item_vars = [v for v in variables if v not in ("unit", "field", "counter")]
-    values = np.full((n, len(tree.criteria)), np.nan)
     labels = {v: np.full(n, "", dtype=object) for v in item_vars}
     stmt = (select(Answer.response_id, Answer.item_code, Answer.rating, Answer.number,
                    Answer.choice)
@@ -63,7 +63,8 @@ def read_respondents(scope: Scope, variables: Sequence[str]) -> Respondents:
             if code in columns:
                 value = rating if rating is not None else number
                 if value is not None:
-                    values[row, columns[code]] = value
+                    columns[code][row] = value
+    values = criterion_values(tree, columns)
     code_of = unit_codes(np.unique(units).tolist())
     out_vars = dict(labels)
     out_vars["unit"] = np.array([code_of[u] for u in units.tolist()], dtype=object)
