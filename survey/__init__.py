@@ -90,6 +90,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     from .manage import bp as manage_bp
     app.register_blueprint(manage_bp)  # /admin/units, campaigns, imports, review, audit
+    from .exports import bp as exports_bp
+    app.register_blueprint(exports_bp)  # /admin/campaigns/<id>/exports, /admin/exports/<job>
 
 
 def _register_error_pages(app: Flask) -> None:

@@ -1,0 +1,82 @@
+"""``sipas export``: a campaign's raw CSV, XLSX report, SPSS .sav or PDF report to a file.
+
+    sipas export --campaign sadec-2026 --format xlsx --output ketqua.xlsx
+    sipas export run-pending          # run export jobs queued from the web pages
+
+Bad input (unknown campaign, format or weighting, an output folder that does not exist)
+exits 1 with a message and writes nothing; a failure half-way leaves no partial file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from .extensions import db
+
+
+def export_to_file(campaign_ref: str, fmt: str, output: Path, *, weighting: str | None = None,
+                   compare_to: str | None = None, include_flagged: bool = True,
+                   ci: str = "logit") -> int:
+    """Write one export of the campaign ``campaign_ref`` (code or id) to ``output``; return rows."""
+    from .services.exports import ExportOptions, default_options, find_campaign, write_export
+    campaign = find_campaign(campaign_ref)
+    options = default_options(campaign)
+    other = find_campaign(compare_to).id if compare_to else None
+    options = ExportOptions(weighting=weighting or options.weighting, compare_to=other,
+                            include_flagged=include_flagged, ci=ci)
+    return write_export(fmt, campaign, output, options=options)
+
+
+@click.group("export", cls=AppGroup, invoke_without_command=True,
+             help="Export a campaign (raw CSV, XLSX report, SPSS .sav, PDF report).")
+@click.option("--campaign", "campaign_ref", metavar="CODE_OR_ID", help="Campaign code or id.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "sav", "pdf"]),
+              help="csv: raw responses (sipas analyze input); xlsx/pdf: report; sav: SPSS data.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write.")
+@click.option("--weighting", type=click.Choice(["unweighted", "design", "raked"]),
+              help="Weights of the report's numbers (default: the campaign's).")
+@click.option("--compare-to", metavar="CODE_OR_ID",
+              help="An earlier campaign to compare with (sheet/section 'So sánh kỳ trước').")
+@click.option("--exclude-flagged", is_flag=True,
+              help="Leave out responses carrying integrity flags (default: keep them).")
+@click.option("--ci-method", "ci", type=click.Choice(["logit", "beta", "wilson", "wald"]),
+              default="logit", show_default=True, help="Interval method of shares and indices.")
+@click.pass_context
+def export_group(ctx: click.Context, campaign_ref: str | None, fmt: str | None,
+                 output: Path | None, weighting: str | None, compare_to: str | None,
+                 exclude_flagged: bool, ci: str) -> None:
+    """Write one export when called without a sub-command."""
+    if ctx.invoked_subcommand is not None:
+        return
+    missing = [name for name, value in (("--campaign", campaign_ref), ("--format", fmt),
+                                        ("--output", output)) if not value]
+    if missing:
+        raise click.UsageError(f"missing {', '.join(missing)}")
+    if not output.parent.resolve().is_dir():
+        raise click.ClickException(f"{output}: folder {output.parent} does not exist")
+    from .services.exports import ExportError
+    from .services.results import ResultsError
+    try:
+        rows = export_to_file(campaign_ref, fmt, output, weighting=weighting,
+                              compare_to=compare_to, include_flagged=not exclude_flagged, ci=ci)
+    except (ExportError, ResultsError) as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {output} ({fmt}, {rows:,} rows)", err=True)
+
+
+@export_group.command("run-pending")
+def run_pending_command() -> None:
+    """Run the export jobs queued from the web pages (and jobs whose worker stopped)."""
+    from .services.exports.jobs import run_pending
+    done = run_pending()
+    click.echo(f"ran {done} export job(s)")
+
+
+def register(app: Flask) -> None:
+    """Attach ``sipas export`` to the app's CLI."""
+    app.cli.add_command(export_group)
