@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import insert
 
 from survey.extensions import db
-from survey.models import Answer, Campaign, PopulationCount, Response, Unit
+from survey.models import Answer, Campaign, CampaignUnit, PopulationCount, Response, Unit
 from survey.questionnaires import load_questionnaire
 from survey.services.questionnaires import publish_questionnaire
 
@@ -42,6 +42,7 @@ def seed_papi_campaign(code: str = "papi-2026") -> Campaign:
         db.session.add(unit)
         db.session.flush()
         units[row["unit"]] = unit.id
+        db.session.add(CampaignUnit(campaign_id=campaign.id, unit_id=unit.id))
         db.session.add(PopulationCount(unit_id=unit.id, field_id=None, month=date(2026, 2, 1),
                                        transactions=int(row["population"])))
     data = _rows(DATA)
