@@ -212,8 +212,12 @@ def domain_names(questionnaire, items: list[str]) -> dict[str, dict[str, dict[st
 def compare_reports(campaign: Campaign, report: Report, compare_to: int | str | None, *,
                     weighting: str, include_flagged: bool, ci: str, papi_compatible: bool,
                     margins: Mapping | None, visible: set[str] | None,
-                    names: dict, allowed: Collection[int] | None = None) -> Comparison | None:
-    """Changes against the earlier campaign (``None`` = most recent comparable; ``"none"``)."""
+                    names: dict, allowed: Collection[int] | None = None,
+                    cache: dict | None = None) -> Comparison | None:
+    """Changes against the earlier campaign (``None`` = most recent comparable; ``"none"``).
+
+    ``cache`` (campaign id → report) receives the earlier campaign's report for the trend.
+    """
     if compare_to == "none":
         return None
     candidates = comparable_campaigns(campaign, allowed)
@@ -239,6 +243,8 @@ def compare_reports(campaign: Campaign, report: Report, compare_to: int | str | 
     except ResultsError as exc:
         return Comparison(**head, error="Không tính được kết quả kỳ trước với cách gia quyền "
                                         "này: " + str(exc), error_en=str(exc))
+    if cache is not None:
+        cache[earlier.id] = before
     return Comparison(**head, rows=_difference_rows(report, before, visible, names))
 
 

@@ -38,7 +38,9 @@ API (stable; the exports and the PDF read it)::
 each element improved, for the priority matrix).  A :class:`Row` gives ``estimate``, ``se``,
 ``lo``, ``hi`` (``None`` when suppressed: never shown), ``n``, ``n_answered``, ``n_eff``,
 ``deff``, ``flag`` (``None``, ``"low_n"``, ``"suppressed"``), ``greyed`` and ``reason``
-(Vietnamese, with ``reason_en``).
+(Vietnamese, with ``reason_en``).  ``trend`` holds this campaign and up to four earlier ones of
+the same questionnaire (oldest first, :class:`TrendPoint` with overall rows).  Charts of these
+rows: :mod:`survey.services.report_charts`.
 """
 
 from __future__ import annotations
@@ -67,9 +69,10 @@ from .results_extras import (
 )
 
 __all__ = ["CampaignResults", "Comparison", "ImprovementShare", "Indicator", "RankRow", "Row",
-           "Table", "Weighting", "campaign_results", "comparable_campaigns"]
+           "Table", "TrendPoint", "Weighting", "campaign_results", "comparable_campaigns"]
 
 CI_CHOICES = ("logit", "beta", "wilson", "wald")
+TREND_CAMPAIGNS = 5
 REASONS = {
     "low_n": ("Ít phiếu: dưới 30 câu trả lời hợp lệ hoặc khoảng tin cậy rộng hơn ±10 % thang đo; "
               "chỉ để tham khảo",
@@ -158,6 +161,22 @@ class Table:
 
 
 @dataclass(frozen=True)
+class TrendPoint:
+    """One campaign of the same questionnaire: its overall rows (for the trend chart)."""
+
+    campaign_id: int
+    code: str
+    name: str
+    period: tuple[str, str]
+    rows: tuple[Row, ...]
+
+    def row(self, indicator: str) -> Row | None:
+        """The overall row of ``indicator`` (index or share, not the mean score)."""
+        return next((r for r in self.rows if r.indicator == indicator and r.kind != "mean"),
+                    None)
+
+
+@dataclass(frozen=True)
 class CampaignResults:
     """Everything a results page or export shows for one campaign (see the module docstring)."""
 
@@ -179,6 +198,7 @@ class CampaignResults:
     ranking: tuple[RankRow, ...] = ()
     ranking_note: dict[str, str] = field(default_factory=dict)
     improvement: tuple[ImprovementShare, ...] = ()
+    trend: tuple[TrendPoint, ...] = ()
     error: str | None = None
     error_en: str | None = None
 
@@ -254,17 +274,48 @@ def campaign_results(campaign_id: int, *, weighting: str = "unweighted",
     visible = _visible_codes(report, visible_units)
     tables = _tables(report, questionnaire, items, names, visible)
     settings = dict(report.settings)
+    cache: dict[int, Report] = {}
     comparison = compare_reports(campaign, report, compare_to, weighting=weighting,
                                  include_flagged=include_flagged, ci=ci,
                                  papi_compatible=papi_compatible, margins=margins,
                                  visible=visible, names=names.get("unit", {}),
-                                 allowed=visible_campaigns)
+                                 allowed=visible_campaigns, cache=cache)
     ranking, note = rank_units(report, tree.root, names.get("unit", {}), visible)
+    overall = tuple(_row(e, {}) for e in report.estimates if not e.domain)
+    points = _trend(campaign, overall, cache, visible_campaigns, weighting=weighting,
+                    include_flagged=include_flagged, ci=ci, papi_compatible=papi_compatible,
+                    margins=margins)
     return CampaignResults(
-        settings=settings, overall=tuple(_row(e, {}) for e in report.estimates if not e.domain),
+        settings=settings, overall=overall, trend=points,
         tables=tables, comparison=comparison, ranking=ranking, ranking_note=note,
         improvement=improvement_shares(campaign, questionnaire, report, weighting,
                                        include_flagged), **base)
+
+
+def _trend(campaign: Campaign, overall: tuple[Row, ...], cache: dict[int, Report],
+           allowed: Collection[int] | None, **options) -> tuple[TrendPoint, ...]:
+    """This campaign and up to ``TREND_CAMPAIGNS - 1`` earlier ones, oldest first.
+
+    An earlier campaign whose report cannot be computed with these options (e.g. no
+    transaction counts for design weights) is left out.
+    """
+    points = [TrendPoint(campaign.id, campaign.code, campaign.name,
+                         (campaign.starts_on.isoformat(), campaign.ends_on.isoformat()), overall)]
+    for ident, _code, _name in comparable_campaigns(campaign, allowed)[:TREND_CAMPAIGNS - 1]:
+        earlier = db.session.get(Campaign, ident)
+        report = cache.get(ident)
+        if report is None:
+            try:
+                report = campaign_report(ident, weighting=options["weighting"], by=(),
+                                         include_flagged=options["include_flagged"],
+                                         margins=options["margins"], ci_method=options["ci"],
+                                         papi_intervals=options["papi_compatible"])
+            except ResultsError:
+                continue
+        points.append(TrendPoint(earlier.id, earlier.code, earlier.name,
+                                 (earlier.starts_on.isoformat(), earlier.ends_on.isoformat()),
+                                 tuple(_row(e, {}) for e in report.estimates if not e.domain)))
+    return tuple(reversed(points))
 
 
 def _indicators(tree: IndexTree, questionnaire) -> tuple[Indicator, ...]:
