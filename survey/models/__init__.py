@@ -4,6 +4,7 @@ from .api_key import ApiKey, ScanCount
 from .audit import AuditLog
 from .campaign import Campaign, CampaignUnit, PopulationCount
 from .entry_point import EntryPoint
+from .kiosk import Kiosk, KioskBlockedPress
 from .export_job import ExportJob
 from .questionnaire import QuestionnaireVersion
 from .response import Answer, Response
@@ -15,3 +16,4 @@ __all__ = [
     "ProcedureField", "QuestionnaireVersion", "Response", "ScanCount", "Unit", "User",
 ]
 __all__ += ["ExportJob"]
+__all__ += ["Kiosk", "KioskBlockedPress"]

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import Counter, EntryPoint
+from ..models import Counter, EntryPoint, Kiosk
 from ..models.base import utcnow
 from ..printing import KINDS, PrintItem, render
 from . import audit
@@ -52,7 +52,8 @@ def static_codes(counter: Counter) -> list[EntryPoint]:
     """The counter's static codes that still take answers (not revoked), oldest first."""
     return list(db.session.scalars(
         select(EntryPoint).where(EntryPoint.counter_id == counter.id, EntryPoint.kind == "static",
-                                 EntryPoint.revoked_at.is_(None))
+                                 EntryPoint.revoked_at.is_(None),
+                                 EntryPoint.id.not_in(select(Kiosk.entry_point_id)))  # no kiosk links
         .options(selectinload(EntryPoint.unit), selectinload(EntryPoint.counter),
                  selectinload(EntryPoint.field)).order_by(EntryPoint.id)))
 

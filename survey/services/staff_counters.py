@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import Counter, EntryPoint, Unit
+from ..models import Counter, EntryPoint, Kiosk, Unit
 from .scans import Activity, activity, counter_activity
 from .scope import in_scope
 
@@ -39,7 +39,8 @@ def counters_for(user) -> list[tuple[Counter, Activity]]:
 def static_codes_with_activity(counter: Counter) -> list[tuple[EntryPoint, Activity]]:
     """The counter's static codes, newest first (revoked ones too, marked), with counts."""
     entries = list(db.session.scalars(
-        select(EntryPoint).where(EntryPoint.counter_id == counter.id, EntryPoint.kind == "static")
+        select(EntryPoint).where(EntryPoint.counter_id == counter.id, EntryPoint.kind == "static",
+                                 EntryPoint.id.not_in(select(Kiosk.entry_point_id)))  # kiosks: own list
         .options(selectinload(EntryPoint.field)).order_by(EntryPoint.revoked_at.isnot(None),
                                                           EntryPoint.id.desc())))
     counts = activity([e.id for e in entries])

@@ -50,7 +50,7 @@ MARKER = "xqz"  # in every name of the OTHER ward (compared in lower case)
 PARAMS = {
     "unit_id": "unit", "counter_id": "counter", "campaign_id": "campaign", "response_id": "response",
     "user_id": "user", "field_id": "field", "entry_point_id": "entry_point", "key_id": "api_key",
-    "code": "code",
+    "code": "code", "kiosk_id": "kiosk",
 }
 SHARED = {"field_id"}
 # Query parameters tried on list pages with OTHER's ids (filters must not open a back door).
@@ -132,7 +132,7 @@ def _ward(parent: Unit, code: str, name: str, version, field: ProcedureField) ->
                      full_name=f"Cán bộ{label}")
     ids = {"unit": unit.id, "counter": counter.id, "campaign": campaign.id, "entry_point": entry.id,
            "code": entry.code, "response": response, "user": user.id, "field": field.id,
-           "api_key": _api_key(unit, label)}
+           "api_key": _api_key(unit, label), "kiosk": _kiosk(campaign, unit, counter)}
     _scans(entry.id)
     return ids
 
@@ -149,6 +149,23 @@ def _api_key(unit: Unit, label: str) -> int | None:
     db.session.add(key)
     db.session.flush()
     return key.id
+
+
+def _kiosk(campaign: Campaign, unit: Unit, counter: Counter) -> int | None:
+    """A kiosk link of the ward's counter when kiosks exist (issue 9): its own static code."""
+    try:
+        from survey.models import Kiosk
+    except ImportError:
+        return None
+    from survey.services.entry_points import new_code
+    entry = EntryPoint(code=new_code(), kind="static", campaign_id=campaign.id, unit_id=unit.id,
+                       counter_id=counter.id, label="Kiosk")
+    db.session.add(entry)
+    db.session.flush()
+    kiosk = Kiosk(entry_point_id=entry.id, unit_id=unit.id, counter_id=counter.id)
+    db.session.add(kiosk)
+    db.session.flush()
+    return kiosk.id
 
 
 def _scans(entry_point_id: int) -> None:
