@@ -34,17 +34,17 @@ def export_to_file(campaign_ref: str, fmt: str, output: Path, *, weighting: str 
 @click.group("export", cls=AppGroup, invoke_without_command=True,
              help="Export a campaign (raw CSV, XLSX report, SPSS .sav, PDF report).")
 @click.option("--campaign", "campaign_ref", metavar="CODE_OR_ID", help="Campaign code or id.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "sav", "pdf"]),
+@click.option("--format", "fmt", metavar="xlsx|csv|sav|pdf",
               help="csv: raw responses (sipas analyze input); xlsx/pdf: report; sav: SPSS data.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write.")
-@click.option("--weighting", type=click.Choice(["unweighted", "design", "raked"]),
+@click.option("--weighting", metavar="unweighted|design|raked",
               help="Weights of the report's numbers (default: the campaign's).")
 @click.option("--compare-to", metavar="CODE_OR_ID",
               help="An earlier campaign to compare with (sheet/section 'So sánh kỳ trước').")
 @click.option("--exclude-flagged", is_flag=True,
               help="Leave out responses carrying integrity flags (default: keep them).")
-@click.option("--ci-method", "ci", type=click.Choice(["logit", "beta", "wilson", "wald"]),
-              default="logit", show_default=True, help="Interval method of shares and indices.")
+@click.option("--ci-method", "ci", metavar="logit|beta|wilson|wald", default="logit",
+              show_default=True, help="Interval method of shares and indices.")
 @click.pass_context
 def export_group(ctx: click.Context, campaign_ref: str | None, fmt: str | None,
                  output: Path | None, weighting: str | None, compare_to: str | None,
@@ -52,12 +52,7 @@ def export_group(ctx: click.Context, campaign_ref: str | None, fmt: str | None,
     """Write one export when called without a sub-command."""
     if ctx.invoked_subcommand is not None:
         return
-    missing = [name for name, value in (("--campaign", campaign_ref), ("--format", fmt),
-                                        ("--output", output)) if not value]
-    if missing:
-        raise click.UsageError(f"missing {', '.join(missing)}")
-    if not output.parent.resolve().is_dir():
-        raise click.ClickException(f"{output}: folder {output.parent} does not exist")
+    _check_arguments(campaign_ref, fmt, output, weighting, ci)
     from .services.exports import ExportError
     from .services.results import ResultsError
     try:
@@ -67,6 +62,25 @@ def export_group(ctx: click.Context, campaign_ref: str | None, fmt: str | None,
         db.session.rollback()
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wrote {output} ({fmt}, {rows:,} rows)", err=True)
+
+
+def _check_arguments(campaign_ref, fmt, output, weighting, ci) -> None:
+    """Bad input exits 1 (ClickException) before anything is read or written."""
+    from .services.exports import FORMATS, WEIGHTINGS
+    missing = [name for name, value in (("--campaign", campaign_ref), ("--format", fmt),
+                                        ("--output", output)) if not value]
+    if missing:
+        raise click.ClickException(f"missing {', '.join(missing)} (see sipas export --help)")
+    if fmt not in FORMATS:
+        raise click.ClickException(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if weighting is not None and weighting not in WEIGHTINGS:
+        raise click.ClickException(f"--weighting {weighting!r}: use one of {', '.join(WEIGHTINGS)}")
+    if ci not in ("logit", "beta", "wilson", "wald"):
+        raise click.ClickException(f"--ci-method {ci!r}: use logit, beta, wilson or wald")
+    if output.exists() and output.is_dir():
+        raise click.ClickException(f"{output} is a folder; give a file name")
+    if not output.parent.resolve().is_dir():
+        raise click.ClickException(f"{output}: folder {output.parent} does not exist")
 
 
 @export_group.command("run-pending")
