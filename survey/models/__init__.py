@@ -4,8 +4,9 @@ from .api_key import ApiKey, ScanCount
 from .audit import AuditLog
 from .campaign import Campaign, CampaignUnit, PopulationCount
 from .entry_point import EntryPoint
-from .kiosk import Kiosk, KioskBlockedPress
 from .export_job import ExportJob
+from .kiosk import Kiosk, KioskBlockedPress
+from .paper import PaperBatch, PaperEntry, PaperForm
 from .questionnaire import QuestionnaireVersion
 from .response import Answer, Response
 from .unit import Counter, ProcedureField, Unit
@@ -15,5 +16,6 @@ __all__ = [
     "Answer", "ApiKey", "AuditLog", "Campaign", "CampaignUnit", "Counter", "EntryPoint", "PopulationCount",
     "ProcedureField", "QuestionnaireVersion", "Response", "ScanCount", "Unit", "User",
 ]
-__all__ += ["ExportJob"]
+__all__ += ["PaperBatch", "PaperEntry", "PaperForm"]
 __all__ += ["Kiosk", "KioskBlockedPress"]
+__all__ += ["ExportJob"]
