@@ -90,6 +90,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     from .manage import bp as manage_bp
     app.register_blueprint(manage_bp)  # /admin/units, campaigns, imports, review, audit
+    from .paper import bp as paper_bp
+    app.register_blueprint(paper_bp)  # /staff/paper: print, type in, import paper forms
     from . import kiosk
     kiosk.init_app(app)  # /k/<code> on a counter's tablet; /staff kiosk links
     from .exports import bp as exports_bp

@@ -33,6 +33,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(users_group)  # sipas users create|reset-password|list
     from .cli_manage import register as register_manage
     register_manage(app)  # units|population|counters|fields import
+    from .cli_paper import register as register_paper
+    register_paper(app)  # paper (print forms), paper import
     from .cli_export import register as register_export
     register_export(app)  # export --campaign … --format xlsx|csv|sav|pdf, export run-pending
 

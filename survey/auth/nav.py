@@ -25,6 +25,7 @@ NAV = [
     ("admin.users", _l("Tài khoản"), MANAGERS),
     ("apikeys.index", _l("Khoá API"), ("admin",)),
     ("staff.index", _l("Mã QR"), ALL),
+    ("paper.index", _l("Phiếu giấy"), ALL),
 ]
 
 # Pages that belong to a nav entry without being its endpoint (marked as the current area).
