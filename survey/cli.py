@@ -37,6 +37,8 @@ def register(app: Flask) -> None:
     register_paper(app)  # paper (print forms), paper import
     from .cli_export import register as register_export
     register_export(app)  # export --campaign … --format xlsx|csv|sav|pdf, export run-pending
+    from .cli_papi import register as register_papi
+    register_papi(app)  # demo-papi (PAPI-style demo campaign)
 
 
 @click.group("questionnaires", cls=AppGroup,
