@@ -96,6 +96,8 @@ def _register_blueprints(app: Flask) -> None:
     kiosk.init_app(app)  # /k/<code> on a counter's tablet; /staff kiosk links
     from .exports import bp as exports_bp
     app.register_blueprint(exports_bp)  # /admin/campaigns/<id>/exports, /admin/exports/<job>
+    from .results import bp as results_bp
+    app.register_blueprint(results_bp)  # /admin/results, /admin/campaigns/<id>/results
 
 
 def _register_error_pages(app: Flask) -> None:

@@ -15,6 +15,7 @@ ALL = ("admin", "unit_manager", "counter_staff")
 
 NAV = [
     ("admin.index", _l("Tiến độ"), MANAGERS),
+    ("results.index", _l("Kết quả"), MANAGERS),
     ("manage.units", _l("Đơn vị"), MANAGERS),
     ("manage.counters", _l("Quầy"), MANAGERS),
     ("manage.fields", _l("Lĩnh vực"), MANAGERS),
@@ -31,6 +32,7 @@ NAV = [
 # Pages that belong to a nav entry without being its endpoint (marked as the current area).
 ALSO_CURRENT = {
     "admin.index": ("admin.progress",),
+    "results.index": ("results.campaign",),
     "admin.users": ("admin.user_new", "admin.user_detail"),
 }
 
