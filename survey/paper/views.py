@@ -149,7 +149,7 @@ def _outcome_message(outcome) -> str:
     """The confirmation shown after Enter."""
     serial = outcome.form.serial
     if outcome.kind in ("stored", "matched"):
-        extra = _(" Hai lần nhập khớp nhau.") if outcome.kind == "matched" else ""
+        extra = " " + _("Hai lần nhập khớp nhau.") if outcome.kind == "matched" else ""
         return _("Đã lưu phiếu số %(serial)s (biên nhận %(receipt)s).", serial=serial,
                  receipt=outcome.response.receipt) + extra
     if outcome.kind == "held":

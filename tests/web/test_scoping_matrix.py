@@ -50,7 +50,7 @@ MARKER = "xqz"  # in every name of the OTHER ward (compared in lower case)
 PARAMS = {
     "unit_id": "unit", "counter_id": "counter", "campaign_id": "campaign", "response_id": "response",
     "user_id": "user", "field_id": "field", "entry_point_id": "entry_point", "key_id": "api_key",
-    "code": "code", "kiosk_id": "kiosk",
+    "code": "code", "kiosk_id": "kiosk", "form_id": "paper_form",
 }
 SHARED = {"field_id"}
 # Query parameters tried on list pages with OTHER's ids (filters must not open a back door).
@@ -132,9 +132,22 @@ def _ward(parent: Unit, code: str, name: str, version, field: ProcedureField) ->
                      full_name=f"Cán bộ{label}")
     ids = {"unit": unit.id, "counter": counter.id, "campaign": campaign.id, "entry_point": entry.id,
            "code": entry.code, "response": response, "user": user.id, "field": field.id,
-           "api_key": _api_key(unit, label), "kiosk": _kiosk(campaign, unit, counter)}
+           "api_key": _api_key(unit, label), "kiosk": _kiosk(campaign, unit, counter),
+           "paper_form": _paper_form(campaign, unit)}
     _scans(entry.id)
     return ids
+
+
+def _paper_form(campaign: Campaign, unit: Unit) -> int | None:
+    """A printed paper form of the unit (double entry) when paper forms exist (issue 9)."""
+    try:
+        from survey.models import PaperForm
+        from survey.services.paper import Actor, create_batch
+    except ImportError:
+        return None
+    batch = create_batch(campaign=campaign, unit=unit, counter=None, count=1, double_entry=True,
+                         actor=Actor("matrix"))
+    return db.session.scalar(select(PaperForm.id).where(PaperForm.batch_id == batch.id))
 
 
 def _api_key(unit: Unit, label: str) -> int | None:
