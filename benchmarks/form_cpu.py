@@ -7,9 +7,11 @@ Seeds a fresh database like ``benchmarks/load.py`` (the PostgreSQL schema ``publ
 first: give it a throwaway database), then sends ``--n`` submissions (GET the form, POST 22
 answers with its token, each from a new browser) through Flask's test client and measures this
 process's CPU time (``time.process_time``) around each request: no sockets, no other processes,
-so the figure is steady on a busy machine. Best of three rounds; the same loop against
+so the figure is steady on a busy machine. Best of three rounds (``--rounds``); with a
+PostgreSQL on this machine, the CPU its processes spent per submission (least of the rounds) is
+printed too (autovacuum and the like included, so give it a server of its own). The same loop against
 ``benchmarks/_ceiling_app.py`` is printed for scale. ``--profile`` prints a cProfile listing
-(``PROFILE_FILTER=regex`` narrows it to matching functions).
+(``PROFILE_FILTER=regex`` narrows it to matching functions, ``PROFILE_SORT=tottime`` sorts it).
 """
 
 from __future__ import annotations
@@ -43,11 +45,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="an empty throwaway database (default: SQLite in a temp folder)")
     parser.add_argument("--n", type=int, default=300, help="submissions per round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (the least is kept)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile listing instead")
     args = parser.parse_args()
     url = args.url or f"sqlite:///{tempfile.mkdtemp(prefix='sipas-form-cpu-')}/form.db"
     _fresh(url)
-    from benchmarks.load import answer_bodies, migrate_and_seed
+    from benchmarks.load import answer_bodies, children_cpu, migrate_and_seed
     codes = migrate_and_seed(url, 200)
     bodies = answer_bodies(50)
     from survey import create_app
@@ -70,9 +73,17 @@ def main() -> int:
             raise SystemExit(f"unexpected answer {page.status_code}/{resp.status_code}")
         return (t1 - t0) + (t3 - t2)
 
-    def rounds(one, n) -> float:
-        """Best (least) total CPU seconds of three rounds of ``n`` calls."""
-        return min(sum(one() for _ in range(n)) for _ in range(3))
+    postmaster = _postmaster(url)
+
+    def rounds(one, n) -> tuple[float, float | None]:
+        """Least total CPU seconds of ``--rounds`` rounds of ``n`` calls: this process's, and the
+        database server's (a PostgreSQL on this machine; None otherwise)."""
+        ours, theirs = [], []
+        for _ in range(args.rounds):
+            before = children_cpu(postmaster)
+            ours.append(sum(one() for _ in range(n)))
+            theirs.append(children_cpu(postmaster) - before)
+        return min(ours), (min(theirs) if postmaster else None)
 
     for _ in range(30):
         submission(app.test_client())
@@ -84,9 +95,10 @@ def main() -> int:
         for _ in range(args.n):
             submission(app.test_client())
         profile.disable()
-        pstats.Stats(profile).sort_stats("cumulative").print_stats(os.environ.get("PROFILE_FILTER", ""), 50)
+        stats = pstats.Stats(profile).sort_stats(os.environ.get("PROFILE_SORT", "cumulative"))
+        stats.print_stats(os.environ.get("PROFILE_FILTER", ""), 50)
         return 0
-    sipas = rounds(lambda: submission(app.test_client()), args.n)
+    sipas, sipas_db = rounds(lambda: submission(app.test_client()), args.n)
 
     os.environ["SIPAS_DATABASE_URL"] = url
     from benchmarks._ceiling_app import create_app as create_ceiling
@@ -101,11 +113,34 @@ def main() -> int:
                     content_type="application/x-www-form-urlencoded")
         return time.process_time() - t0
 
-    base = rounds(lambda: ceiling_submission(ceiling.test_client()), args.n)
+    base, base_db = rounds(lambda: ceiling_submission(ceiling.test_client()), args.n)
     backend = url.split(":", 1)[0].split("+")[0]
     print(f"{backend}: SIPAS {1000 * sipas / args.n:.2f} ms CPU per submission (GET + POST, "
-          f"test client, best of 3 × {args.n}); ceiling app {1000 * base / args.n:.2f} ms")
+          f"test client, best of {args.rounds} × {args.n}){_db(sipas_db, args.n)}; "
+          f"ceiling app {1000 * base / args.n:.2f} ms{_db(base_db, args.n)}")
     return 0
+
+
+def _db(seconds: float | None, n: int) -> str:
+    """`` + x.xx ms in PostgreSQL`` when the server's CPU was measured."""
+    return "" if seconds is None else f" + {1000 * seconds / n:.2f} ms in PostgreSQL"
+
+
+def _postmaster(url: str) -> int | None:
+    """PID of the PostgreSQL server behind ``url`` when it runs on this machine (its processes'
+    CPU time is read from /proc), else None."""
+    if not url.startswith("postgresql"):
+        return None
+    from sqlalchemy import create_engine, text
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        backend = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    engine.dispose()
+    try:
+        stat = Path(f"/proc/{backend}/stat").read_text()
+    except OSError:
+        return None  # another machine
+    return int(stat[stat.rindex(")") + 2:].split()[1])
 
 
 if __name__ == "__main__":

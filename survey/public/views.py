@@ -10,7 +10,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
 
-from ..extensions import db, limiter
+from ..extensions import db
 from ..models import QuestionnaireVersion
 from ..questionnaires import NOT_APPLICABLE_LABEL
 from ..services.answers import clean_answers
@@ -18,7 +18,7 @@ from ..services.entry_points import EntryPointUnavailable, check_open, load_entr
 from ..services.questionnaires import questionnaire_of
 from ..services.responses import answers_of, find_response, submit_response
 from ..services.scans import record_scan
-from . import device, tokens
+from . import device, limits, tokens
 from .conditions import condition_css
 
 bp = Blueprint("public", __name__)
@@ -39,11 +39,13 @@ def form(code: str):
 
 
 @bp.post("/s/<code>")
-@limiter.limit(device.device_limit, key_func=device.device_key, on_breach=lambda _: _limited())
-@limiter.limit(device.entry_limit, key_func=device.entry_key, on_breach=lambda _: _limited())
-@limiter.limit(device.address_limit, key_func=device.address_key, on_breach=lambda _: _limited())
 def submit(code: str):
-    """Store the answers once per submission UUID; on any problem, return the page filled in."""
+    """Store the answers once per submission UUID; on any problem, return the page filled in.
+
+    Rate limits per device, code and address come first (``public/limits.py``).
+    """
+    if limits.exceeded():
+        return _limited()
     entry = _entry_or_error(code)
     origin = request.headers.get("Origin")
     if origin and origin != "null" and urlsplit(origin).netloc != request.host:
@@ -92,7 +94,7 @@ def _limited():
     try:
         entry = load_entry_point(str((request.view_args or {}).get("code", "")))
     except EntryPointUnavailable:
-        return None  # the plain 429 page
+        abort(429)  # the plain 429 page
     q = questionnaire_of(entry.campaign.questionnaire_version)
     answers, _errors = clean_answers(q, request.form.to_dict(flat=False))
     notice = _("Có quá nhiều phiếu gửi cùng lúc. Câu trả lời của Ông/Bà vẫn còn trên trang; "

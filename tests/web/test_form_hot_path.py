@@ -106,3 +106,56 @@ def test_load_entry_point_reads_what_find_entry_point_reads(app):
                 row.campaign.questionnaire_version.definition) == (version.id, version.content_hash,
                                                                    version.definition)
         assert (row.unit.name, row.counter.name, row.field) == (orm.unit.name, orm.counter.name, None)
+
+
+@contextmanager
+def _limited_app(app, **config):
+    """The same database with the public limits on (memory storage), as in production."""
+    from survey import create_app
+    limited = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                          "SECRET_KEY": app.config["SECRET_KEY"], "RATELIMIT_ENABLED": True,
+                          "RATELIMIT_STORAGE_URI": "memory://", **config})
+    try:
+        yield limited
+    finally:
+        with limited.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _send(client, code="TESTCODE"):
+    page = client.get(f"/s/{code}").get_data(as_text=True)
+    return client.post(f"/s/{code}", data={**GOOD, "token": form_token(page)})
+
+
+def test_public_limits_count_in_the_limiter_storage_per_device_code_and_address(app):
+    from survey.extensions import limiter
+    with app.app_context():
+        make_campaign()
+    with _limited_app(app, RATELIMIT_PUBLIC_DEVICE="5/minute;9/hour", RATELIMIT_PUBLIC_ENTRY="50/minute",
+                      RATELIMIT_PUBLIC_IP="2/minute") as limited:
+        limiter.reset()
+        sent = [_send(limited.test_client()).status_code for _ in range(3)]
+        assert sent == [200, 200, 429]  # new phones, one address: the address limit
+        keys = list(limiter.storage.storage)  # Flask-Limiter's keys: the same counters for every worker
+        assert any("/ip:" in k and "/public.submit/2/1/minute" in k for k in keys), keys
+        assert any("/entry:TESTCODE/public.submit/50/1/minute" in k for k in keys), keys
+        assert any("/public.submit/9/1/hour" in k for k in keys), keys
+        with limited.app_context():
+            assert len(db.session.scalars(select(Response.id)).all()) == 2
+
+
+def test_public_limits_let_answers_through_when_the_storage_fails(app, monkeypatch):
+    from survey.extensions import limiter
+    with app.app_context():
+        make_campaign()
+    with _limited_app(app, RATELIMIT_PUBLIC_IP="1/minute") as limited:
+        limiter.reset()
+
+        def down(*_args, **_kwargs):
+            raise ConnectionError("storage down")
+
+        monkeypatch.setattr(limiter.limiter, "hit", down)
+        assert [_send(limited.test_client()).status_code for _ in range(2)] == [200, 200]
+        with limited.app_context():
+            assert len(db.session.scalars(select(Response.id)).all()) == 2

@@ -1,0 +1,58 @@
+"""The public form's rate limits, checked in one pass over the limiter's own storage.
+
+A POST of the form is limited per device, per scanned code and per address
+(``RATELIMIT_PUBLIC_DEVICE``, ``RATELIMIT_PUBLIC_ENTRY``, ``RATELIMIT_PUBLIC_IP``). The counters
+live in the storage Flask-Limiter was configured with (``SIPAS_RATELIMIT_STORAGE_URI``: Redis
+in production, so every app server and worker counts together), under the same keys and with
+the same strategy as Flask-Limiter's decorators would use. Going straight to that storage
+costs a few microseconds per limit instead of the decorators' ~1 ms per POST (their per-request
+resolution of endpoints, scopes and limit strings), with the same rules: limits are hit in
+order of their window (minute before hour), the first one exceeded stops the check, a storage
+error lets the request through (``RATELIMIT_SWALLOW_ERRORS``) and is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+from limits import RateLimitItem, parse_many
+
+from ..extensions import limiter
+from . import device
+
+log = logging.getLogger(__name__)
+SCOPE = "public.submit"  # Flask-Limiter's scope for a limit on this endpoint
+_PARSED: dict[str, list[RateLimitItem]] = {}
+
+
+def _items(spec: str) -> list[RateLimitItem]:
+    """``"10/minute;40/hour"`` parsed once per process."""
+    items = _PARSED.get(spec)
+    if items is None:
+        items = _PARSED[spec] = parse_many(spec)
+    return items
+
+
+def exceeded() -> bool:
+    """Count this POST against the device, code and address limits; True when one is exceeded."""
+    config = current_app.config
+    if not (limiter.enabled and config.get("RATELIMIT_ENABLED", True)):
+        return False
+    checks = [(item, key) for spec, key in ((device.device_limit(), device.device_key()),
+                                            (device.entry_limit(), device.entry_key()),
+                                            (device.address_limit(), device.address_key()))
+              for item in _items(spec)]
+    checks.sort(key=lambda check: check[0].GRANULARITY.seconds)  # stable: the order above per window
+    prefix = [config["RATELIMIT_KEY_PREFIX"]] if config.get("RATELIMIT_KEY_PREFIX") else []
+    try:
+        strategy = limiter.limiter
+        for item, key in checks:
+            if not strategy.hit(item, *prefix, key, SCOPE):
+                log.info("ratelimit %s (%s) exceeded at endpoint: %s", item, key, SCOPE)
+                return True
+    except Exception:
+        if not config.get("RATELIMIT_SWALLOW_ERRORS", False):
+            raise
+        log.exception("Failed to rate limit. Swallowing error")
+    return False
