@@ -71,6 +71,7 @@ def build(folder: Path, n: int) -> None:
             raw = conn.connection.dbapi_connection
             raw.execute("PRAGMA synchronous=OFF")
             raw.executescript(_generate_sql(n, base, campaign.id, version, entries))
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # readers then see one file
         db.engine.dispose()
 
 

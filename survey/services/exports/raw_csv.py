@@ -11,11 +11,12 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 
-from ..integrity import neutralise_cell
+from ..integrity import FORMULA_STARTS, neutralise_cell
 from .raw import RawExport, iter_rows
 
 BOM = "\ufeff"
 CHUNK_ROWS = 1000
+RISKY = frozenset(c[0] for c in FORMULA_STARTS)  # first characters neutralise_cell acts on
 
 
 def csv_chunks(export: RawExport, progress: Callable[[int], None] | None = None) -> Iterator[bytes]:
@@ -33,7 +34,7 @@ def csv_chunks(export: RawExport, progress: Callable[[int], None] | None = None)
     for row in iter_rows(export):
         for k in text_columns:
             value = row[k]
-            if value is not None:
+            if value and value[0] in RISKY:  # the cheap test first; the guard decides
                 row[k] = neutralise_cell(value)
         rows.append(row)
         if len(rows) == CHUNK_ROWS:
