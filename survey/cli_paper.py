@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from .extensions import db
@@ -35,6 +35,7 @@ def register(app) -> None:
 @click.option("--double-entry", is_flag=True,
               help="Each form must be typed in twice, by two different clerks.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="PDF file to write.")
+@with_appcontext
 @click.pass_context
 def paper_group(ctx, questionnaire_key, unit_code, counter_code, campaign_code, count, double_entry,
                 output) -> None:

@@ -34,6 +34,8 @@
     serialForm.addEventListener("submit", function (event) {
       if (!checkSerial(true)) { event.preventDefault(); serial.focus(); }
     });
+    serial.focus();  /* ready for the next form, also after the confirmation */
+    serial.select();
   }
 
   /* --- the codes --- */
