@@ -125,6 +125,7 @@
         save(keys.blocked, load(keys.blocked, []).slice(blocked.length));
         failed = false;
         sending = null;
+        timers.backoff = 0;
         showNet();
         if (queue().length) { setTimeout(flush, 0); }
         return outcomes;
@@ -133,9 +134,17 @@
         failed = true;
         sending = null;
         showNet();
+        retryLater();
         return null;
       });
     return sending;
+  }
+
+  // After a failure: try again in 2, 4, 8 … seconds (at most 60), sooner on the "online" event.
+  function retryLater() {
+    clearTimeout(timers.retry);
+    timers.backoff = Math.min((timers.backoff || 1000) * 2, 60000);
+    timers.retry = setTimeout(flush, timers.backoff);
   }
 
   function accept(answers, formSeconds) {
