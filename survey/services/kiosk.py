@@ -302,7 +302,7 @@ def store_rating(entry, kiosk: Kiosk, version, q: Questionnaire, rating: Rating,
         db.session.commit()
         return Outcome(rating.uuid, "too_soon")
     try:
-        _response, created = submit_response(
+        response, created = submit_response(
             entry=entry, version=version, questionnaire=q, answers=answers,
             submission_uuid=rating.uuid, channel="kiosk", language=rating.language,
             form_seconds=None if one_tap else rating.form_seconds, now=at,
@@ -310,8 +310,18 @@ def store_rating(entry, kiosk: Kiosk, version, q: Questionnaire, rating: Rating,
     except EntryPointUnavailable as exc:
         db.session.rollback()
         return Outcome(rating.uuid, "closed", {"": exc.reason})
+    if created and one_tap is not None:
+        _forget_pattern(response.id)
     db.session.commit()
     return Outcome(rating.uuid, "stored" if created else "duplicate")
+
+
+def _forget_pattern(response_id: int) -> None:
+    """A one-tap rating's answer pattern is one of three: kept, it would make every "Hài lòng"
+    sent by phone in the same unit a ``repeated_pattern`` of the kiosk's. Cleared in the same
+    transaction (an UPDATE of the response row, which the append-only rules allow)."""
+    db.session.execute(update(Response).where(Response.id == response_id).values(answer_pattern=None)
+                       .execution_options(synchronize_session=False))
 
 
 def kiosk_thresholds(config: Mapping, one_tap: bool) -> Thresholds:

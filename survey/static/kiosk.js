@@ -282,12 +282,13 @@
 
   // --- history: the back button resets, it never shows an earlier person ---------------------------
   function guardHistory() {
-    window.history.replaceState({kiosk: "home"}, "", window.location.pathname);
-    window.history.pushState({kiosk: "guard"}, "", window.location.pathname);
+    var here = window.location.pathname + window.location.search;
+    window.history.replaceState({kiosk: "home"}, "", here);
+    window.history.pushState({kiosk: "guard"}, "", here);
   }
   window.addEventListener("popstate", function () {
     reset();
-    window.history.pushState({kiosk: "guard"}, "", window.location.pathname);
+    window.history.pushState({kiosk: "guard"}, "", window.location.pathname + window.location.search);
   });
   window.addEventListener("pageshow", function (ev) { if (ev.persisted) { reset(); } });
 

@@ -26,7 +26,7 @@ from survey.models import (
 from survey.services.entry_points import LOCAL
 from survey.services.kiosk import create_kiosk, one_tap_item, press_time
 from survey.services.questionnaires import questionnaire_of
-from tests.factories import make_campaign
+from tests.factories import form_token, make_campaign
 from tests.web.workspace_support import login, make_unit, make_user, token_of
 
 
@@ -115,7 +115,7 @@ def test_a_rating_is_stored_with_channel_kiosk_at_its_press_time_without_device_
     assert resp.get_json()["results"] == [{"uuid": one["uuid"], "status": "stored"}]
     [row] = stored(app)
     assert row.channel == "kiosk" and row.submission_uuid == one["uuid"] and row.counter_id == tap["counter"]
-    assert row.device_hash is None and row.ip_hash is None and row.flags == []
+    assert row.device_hash is None and row.ip_hash is None and row.flags == [] and row.answer_pattern is None
     at = row.submitted_at if row.submitted_at.tzinfo else row.submitted_at.replace(tzinfo=UTC)
     assert abs((datetime.now(UTC) - at) - timedelta(seconds=90)) < timedelta(seconds=5)
     with app.app_context():
@@ -269,6 +269,19 @@ def test_a_queue_after_hours_offline_is_not_a_burst_but_mashing_is_flagged(app, 
         send(client, busy_code, fast[start:start + 20], sent=sent)
     rows = stored(app, entry_point_id=busy_id)
     assert len(rows) == 25 and all(r.flags == ["burst_entry"] for r in rows)
+
+
+def test_kiosk_ratings_do_not_make_phone_ratings_a_repeated_pattern(app, client, tap, synced):
+    """Five "Hài lòng" at the kiosk, then the same answer by phone through the counter's poster."""
+    token = page_token(client, tap["code"])
+    kiosk = [rating(token, "2", pressed=NOW_MS - 600_000 + i * 60_000) for i in range(5)]
+    assert {r["status"] for r in send(client, tap["code"], kiosk, sent=NOW_MS).get_json()["results"]} == {
+        "stored"}
+    assert all(r.flags == [] for r in stored(app, channel="kiosk"))
+    page = client.get(f"/s/{tap['poster']}").get_data(as_text=True)
+    client.post(f"/s/{tap['poster']}", data={"rating": "2", "token": form_token(page)})
+    [phone] = stored(app, channel="qr")
+    assert "repeated_pattern" not in phone.flags
 
 
 def test_full_questionnaire_kiosk_keeps_its_checks(app, client):

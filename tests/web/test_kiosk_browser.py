@@ -41,11 +41,17 @@ def browser():
 
 
 @pytest.fixture
-def kiosk(app, browser):
-    """A counter-rating kiosk (interval 2 s, thanks 1 s) served on 127.0.0.1: (page, context, url)."""
+def questionnaire() -> str:
+    """The kiosk's questionnaire (a test parametrizes it to change it)."""
+    return "counter-rating"
+
+
+@pytest.fixture
+def kiosk(app, browser, questionnaire):
+    """A kiosk (interval 2 s, thanks 1 s) served on 127.0.0.1: (page, context, url, ids)."""
     app.config.update(KIOSK_MIN_INTERVAL=2, KIOSK_RESET_SECONDS=1)
     with app.app_context():
-        made = make_kiosk()
+        made = make_kiosk(questionnaire)
     with live_server(app) as base:
         context = browser.new_context(**TABLET)
         context.set_default_timeout(10_000)
@@ -169,3 +175,40 @@ def _js(value) -> str:
     """A Python value as a JavaScript literal."""
     import json
     return json.dumps(value)
+
+
+def test_the_one_tap_screen_passes_axe(kiosk):
+    from .test_browser import _serious
+    page, _context, url, _made = kiosk
+    page.goto(url)
+    assert _serious(page) == []
+    tap(page, "Hài lòng")
+    page.locator("#kiosk-thanks").wait_for(state="visible")
+    assert _serious(page) == []
+
+
+@pytest.mark.parametrize("questionnaire", ["sipas-counter"])
+def test_full_questionnaire_is_sent_and_the_next_person_gets_an_empty_form(app, kiosk):
+    page, _context, url, _made = kiosk
+    page.goto(url)
+    untouched = page.evaluate(ASK)
+    for item, value in (("c1_1", "5"), ("c3_1", "4"), ("gave_feedback", "0"), ("overall", "4")):
+        page.locator(f'#item-{item} label:has(input[value="{value}"])').click()
+    page.locator('textarea[name="comment"]').fill("Cán bộ hướng dẫn tận tình")
+    page.get_by_role("button", name="Gửi đánh giá").click()
+    page.locator("#kiosk-thanks").wait_for(state="visible")
+    [row] = wait_for(page, lambda: rows(app))
+    with app.app_context():
+        answers = {a.item_code: a.rating or a.number or a.text
+                   for a in db.session.get(Response, row.id).answers}
+    assert row.channel == "kiosk" and answers["comment"] == "Cán bộ hướng dẫn tận tình"
+    assert answers["c1_1"] == 5 and answers["overall"] == 4
+    page.locator("#kiosk-ask").wait_for(state="visible")
+    assert page.evaluate("document.querySelectorAll('#kiosk-form input:checked').length") == 0
+    assert page.locator('textarea[name="comment"]').input_value() == ""
+    assert "Cán bộ hướng dẫn" not in page.content()
+    fresh(page)
+    assert page.evaluate(ASK).replace(' class="locked"', "") == untouched
+    page.go_back()
+    assert page.url == url and "Cán bộ hướng dẫn" not in page.content()
+    assert len(rows(app)) == 1
