@@ -30,7 +30,7 @@ from ..services.scope import get_in_scope
 bp = Blueprint("paper", __name__, url_prefix="/staff/paper")
 STAFF_ROLES = ("admin", "unit_manager", "counter_staff")
 MANAGERS = ("admin", "unit_manager")
-WEB_MAX_FORMS = 100  # one PDF per request; larger batches with `sipas paper`
+WEB_MAX_FORMS = 200  # one PDF per request (~25 ms of CPU per form); larger batches with `sipas paper`
 
 
 @bp.url_value_preprocessor

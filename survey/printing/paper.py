@@ -143,29 +143,41 @@ def _ensure(pdf: FPDF, height: float, copy: PaperCopy) -> None:
 
 def _text(pdf: FPDF, y: float, text: str, size: float, *, style: str = "", width: float,
           x: float = LEFT, align: str = "L", grey: bool = False) -> float:
-    """Wrapped text from ``y``; return the y below it."""
+    """Wrapped text from ``y``; return the y below it.
+
+    Lines are broken once per text and width (:func:`_lines`) and drawn as single cells: every
+    copy of a batch repeats the same texts, and fpdf2's line breaking is most of the work.
+    """
     pdf.set_font("sans", style, size)
     pdf.set_text_color(80 if grey else 0)
-    pdf.set_xy(x, y)
-    pdf.multi_cell(width, size * 0.45, text, align=align)
+    step = size * 0.45
+    lines = _lines(pdf, text, size, width, style)
+    for i, line in enumerate(lines):
+        pdf.set_xy(x, y + i * step)
+        pdf.cell(width, step, line, align=align)
     pdf.set_text_color(0)
-    return pdf.get_y()
+    bottom = y + len(lines) * step
+    pdf.set_xy(x, bottom)
+    return bottom
 
 
-_HEIGHTS: dict[tuple, float] = {}
+_LINES: dict[tuple, list[str]] = {}
+
+
+def _lines(pdf: FPDF, text: str, size: float, width: float, style: str = "") -> list[str]:
+    """``text`` broken into lines that fit ``width`` mm (computed once per process and text)."""
+    key = (text, size, width, style)
+    if key not in _LINES:
+        if len(_LINES) > 10_000:
+            _LINES.clear()
+        pdf.set_font("sans", style, size)
+        _LINES[key] = pdf.multi_cell(width, size * 0.45, text, dry_run=True, output="LINES")
+    return _LINES[key]
 
 
 def _height(pdf: FPDF, text: str, size: float, width: float, style: str = "") -> float:
-    """The height ``text`` takes when wrapped to ``width`` (measured once per process: every copy
-    of a batch has the same questions)."""
-    key = (text, size, width, style)
-    if key not in _HEIGHTS:
-        if len(_HEIGHTS) > 10_000:
-            _HEIGHTS.clear()
-        pdf.set_font("sans", style, size)
-        lines = pdf.multi_cell(width, size * 0.45, text, dry_run=True, output="LINES")
-        _HEIGHTS[key] = len(lines) * size * 0.45
-    return _HEIGHTS[key]
+    """The height ``text`` takes when wrapped to ``width``."""
+    return len(_lines(pdf, text, size, width, style)) * size * 0.45
 
 
 def _section(pdf: FPDF, section, copy: PaperCopy) -> None:
