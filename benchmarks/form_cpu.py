@@ -8,7 +8,7 @@ first: give it a throwaway database), then sends ``--n`` submissions (GET the fo
 answers with its token, each from a new browser) through Flask's test client and measures this
 process's CPU time (``time.process_time``) around each request: no sockets, no other processes,
 so the figure is steady on a busy machine. Best of three rounds (``--rounds``); with a
-PostgreSQL on this machine, the CPU its processes spent per submission (least of the rounds) is
+PostgreSQL on this machine, the CPU its processes spent per submission (mean of the rounds) is
 printed too (autovacuum and the like included, so give it a server of its own). The same loop against
 ``benchmarks/_ceiling_app.py`` is printed for scale. ``--profile`` prints a cProfile listing
 (``PROFILE_FILTER=regex`` narrows it to matching functions, ``PROFILE_SORT=tottime`` sorts it).
@@ -76,14 +76,15 @@ def main() -> int:
     postmaster = _postmaster(url)
 
     def rounds(one, n) -> tuple[float, float | None]:
-        """Least total CPU seconds of ``--rounds`` rounds of ``n`` calls: this process's, and the
-        database server's (a PostgreSQL on this machine; None otherwise)."""
+        """Least total CPU seconds of ``--rounds`` rounds of ``n`` calls in this process, and the
+        database server's mean per round (a PostgreSQL on this machine, else None; its CPU is
+        read in clock ticks, too coarse for the least of short rounds)."""
         ours, theirs = [], []
         for _ in range(args.rounds):
             before = children_cpu(postmaster)
             ours.append(sum(one() for _ in range(n)))
             theirs.append(children_cpu(postmaster) - before)
-        return min(ours), (min(theirs) if postmaster else None)
+        return min(ours), (sum(theirs) / len(theirs) if postmaster else None)
 
     for _ in range(30):
         submission(app.test_client())

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, bindparam, func, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Integer,
+    SmallInteger,
+    Text,
+    bindparam,
+    cast,
+    func,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
@@ -73,7 +87,8 @@ def _insert(entry: EntryPoint, version: QuestionnaireVersion, questionnaire: Que
     """Check the code is open, consume a single-use one, insert the response and its answers.
 
     Plain Core statements, no ORM flush: the response row with its flags in one INSERT, the
-    answers in one executemany. The returned :class:`Response` is attached to the session as
+    answers in one executemany (on PostgreSQL both in ONE statement, see
+    :func:`_insert_statement`). The returned :class:`Response` is attached to the session as
     the stored row (``response.answers`` is loaded from the database when somebody reads it).
     """
     check_open(entry, now)
@@ -97,10 +112,10 @@ def _insert(entry: EntryPoint, version: QuestionnaireVersion, questionnaire: Que
     )
     if entry.kind == "single_use":
         _consume(entry, now)
-    response_id, field_id, receipt = _insert_row(values, _field_id(entry, answers))
-    if answers:
-        db.session.execute(ANSWERS.insert(), [_answer_row(questionnaire, response_id, code, value)
-                                              for code, value in answers.items()])
+    rows = [_answer_row(questionnaire, code, value) for code, value in answers.items()]
+    response_id, field_id, receipt, answers_stored = _insert_row(values, _field_id(entry, answers), rows)
+    if rows and not answers_stored:
+        db.session.execute(ANSWERS.insert(), [{**row, "response_id": response_id} for row in rows])
     response = Response(id=response_id, receipt=receipt, field_id=field_id, **values)
     make_transient_to_detached(response)  # the row exists: no INSERT from the session
     db.session.add(response)
@@ -109,20 +124,25 @@ def _insert(entry: EntryPoint, version: QuestionnaireVersion, questionnaire: Que
     return response
 
 
-def _insert_row(values: dict, field_id) -> tuple[int, int | None, str]:
-    """INSERT the response unless its UUID is stored; return (id, field_id, receipt).
+def _insert_row(values: dict, field_id, answer_rows: list[dict]) -> tuple[int, int | None, str, bool]:
+    """INSERT the response unless its UUID is stored; return (id, field_id, receipt, whether the
+    answers went in with it: on PostgreSQL they do, in the same statement).
 
     A receipt number that happens to be taken already is drawn again (31^8 values).
     """
     chosen = isinstance(field_id, _FieldByCode)
-    stmt = _insert_statement(db.session.get_bind().dialect.name, chosen)
+    dialect_name = db.session.get_bind().dialect.name
+    with_answers = dialect_name == "postgresql" and bool(answer_rows)
+    stmt = _insert_statement(dialect_name, chosen, with_answers)
     params = {**values, **({"field_code": field_id.code, "fallback_field_id": field_id.fallback}
                            if chosen else {"field_id": field_id})}
+    if with_answers:
+        params.update(_answer_arrays(answer_rows))
     for _attempt in range(5):
         params["receipt"] = _receipt()
         row = db.session.execute(stmt, params).first()
         if row is not None:
-            return row[0], row[1], params["receipt"]
+            return row[0], row[1], params["receipt"], with_answers
         if db.session.scalar(select(Response.id).filter_by(
                 submission_uuid=values["submission_uuid"])) is not None:
             raise _Duplicate(values["submission_uuid"])
@@ -137,17 +157,36 @@ class _FieldByCode:
     fallback: int | None
 
 
-_STATEMENTS: dict[tuple[str, bool], object] = {}
+_STATEMENTS: dict[tuple[str, bool, bool], object] = {}
+# The answers' columns as arrays for PostgreSQL's unnest (JSON choices travel as text).
+_ANSWER_ARRAYS = (("item_code", Text), ("rating", SmallInteger), ("scale_points", SmallInteger),
+                  ("not_applicable", Boolean), ("number", BigInteger), ("choice", Text),
+                  ("choices", Text), ("text", Text))
 
 
-def _insert_statement(dialect_name: str, field_by_code: bool):
+def _insert_statement(dialect_name: str, field_by_code: bool, with_answers: bool = False):
     """``INSERT INTO responses … ON CONFLICT DO NOTHING RETURNING id, field_id``, built once.
 
     Every value is a bound parameter, so each request only binds (no statement building).
+    ``with_answers`` (PostgreSQL): the answers go in with the response, in one statement —
+    ``WITH ins AS (INSERT INTO responses … RETURNING …), ans AS (INSERT INTO answers SELECT
+    ins.id, a.* FROM ins JOIN unnest(<one array per column>) AS a ON true) SELECT … FROM ins``.
+    One round trip and one executor run instead of one per answer; a duplicate UUID inserts no
+    response, so ``ins`` is empty and no answer goes in either.
     """
-    key = (dialect_name, field_by_code)
+    key = (dialect_name, field_by_code, with_answers)
     stmt = _STATEMENTS.get(key)
-    if stmt is None:
+    if stmt is None and with_answers:
+        ins = _insert_statement(dialect_name, field_by_code).cte("ins")
+        names = [name for name, _type in _ANSWER_ARRAYS]
+        given = (func.unnest(*[bindparam(f"a_{name}", type_=postgresql.ARRAY(type_))
+                               for name, type_ in _ANSWER_ARRAYS])
+                 .table_valued(*names).render_derived(name="a"))
+        rows = select(ins.c.id, *[cast(given.c[name], JSON) if name == "choices" else given.c[name]
+                                  for name in names]).select_from(ins).join(given, true())
+        answers = ANSWERS.insert().from_select(["response_id", *names], rows).cte("ans")
+        stmt = _STATEMENTS[key] = select(ins.c.id, ins.c.field_id).add_cte(answers)
+    elif stmt is None:
         table = Response.__table__
         dialect = postgresql if dialect_name == "postgresql" else sqlite
         columns = {c.name: bindparam(c.name, type_=c.type) for c in table.columns
@@ -192,10 +231,10 @@ _EMPTY_ANSWER = {"rating": None, "scale_points": None, "not_applicable": False, 
                  "choice": None, "choices": None, "text": None}
 
 
-def _answer_row(q: Questionnaire, response_id: int, code: str, value: object) -> dict:
-    """Map a cleaned value to the typed columns of :class:`Answer` (a row for the executemany)."""
+def _answer_row(q: Questionnaire, code: str, value: object) -> dict:
+    """Map a cleaned value to the typed columns of :class:`Answer` (``response_id`` comes later)."""
     item = q.items[code]
-    row = {**_EMPTY_ANSWER, "response_id": response_id, "item_code": code}
+    row = {**_EMPTY_ANSWER, "item_code": code}
     if value == NOT_APPLICABLE:
         row["not_applicable"], row["scale_points"] = True, item.points
     elif item.type in ("satisfaction", "scale"):
@@ -209,6 +248,13 @@ def _answer_row(q: Questionnaire, response_id: int, code: str, value: object) ->
     else:
         row["text"] = value
     return row
+
+
+def _answer_arrays(rows: list[dict]) -> dict[str, list]:
+    """The answers as one array per column (``a_<column>``), for the PostgreSQL statement."""
+    arrays = {f"a_{name}": [row[name] for row in rows] for name, _type in _ANSWER_ARRAYS}
+    arrays["a_choices"] = [None if c is None else json.dumps(c) for c in arrays["a_choices"]]
+    return arrays
 
 
 def _receipt() -> str:

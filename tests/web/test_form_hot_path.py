@@ -40,12 +40,12 @@ def test_a_submission_writes_flags_in_its_insert_with_one_count_and_no_savepoint
     with _statements(app) as seen:
         resp = client.post("/s/TESTCODE", data={**GOOD, "token": form_token(page)})
     assert resp.status_code == 200 and receipt(resp.get_data(as_text=True))
-    inserts = [s for s in seen if s.startswith("INSERT INTO RESPONSES")]
+    inserts = [s for s in seen if "INSERT INTO RESPONSES" in s]
     counts = [s for s in seen if s.startswith("SELECT") and "COUNT(" in s]
     assert len(inserts) == 1 and len(counts) == 1, seen
     assert not [s for s in seen if s.startswith("UPDATE RESPONSES")], seen
     assert not [s for s in seen if "SAVEPOINT" in s], seen
-    assert len([s for s in seen if s.startswith("INSERT INTO ANSWERS")]) >= 1
+    assert len([s for s in seen if "INSERT INTO ANSWERS" in s]) == 1  # PostgreSQL: in the INSERT
     with app.app_context():
         stored = db.session.scalar(select(Response))
         # Sent at once after the GET: too fast, and the hashes are stored with the row.
