@@ -134,8 +134,9 @@ def _measure(kind: str, folder: Path) -> dict:
     else:
         detail = _results_page(folder)
     wall = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": wall, "peak_mb": peak, **detail}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"seconds": wall, "cpu": usage.ru_utime + usage.ru_stime,
+            "peak_mb": usage.ru_maxrss / 1024, **detail}
 
 
 def _results_page(folder: Path) -> dict:
@@ -172,6 +173,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--responses", type=int, default=1_000_000)
     parser.add_argument("--keep", type=Path, help="folder to keep (and reuse) the database in")
+    parser.add_argument("--only", choices=["csv", "results"], help="measure one of the two")
     parser.add_argument("--measure", choices=["csv", "results"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -185,7 +187,8 @@ def main() -> None:
             build(folder, args.responses)
             print(f"generated {args.responses:,} responses in {time.perf_counter() - start:.1f} s "
                   f"({(folder / 'sipas.db').stat().st_size / 2**20:,.0f} MiB of SQLite)")
-        _report(_child("csv", folder), _child("results", folder))
+        _report(None if args.only == "results" else _child("csv", folder),
+                None if args.only == "csv" else _child("results", folder))
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -193,18 +196,22 @@ def main() -> None:
             (folder / "export.csv").unlink(missing_ok=True)
 
 
-def _report(csv_run: dict, page: dict) -> None:
-    """Print the figures and the verdict against the targets."""
-    ok_csv = csv_run["seconds"] <= CSV_SECONDS and csv_run["peak_mb"] < CSV_MB
-    ok_page = page["seconds"] <= PAGE_SECONDS and page["status"] == 200
-    print(f"raw CSV export: {csv_run['rows']:,} rows, {csv_run['bytes'] / 2**20:,.1f} MiB in "
-          f"{csv_run['seconds']:.1f} s, peak RSS {csv_run['peak_mb']:.0f} MiB "
-          f"(target ≤ {CSV_SECONDS:.0f} s, < {CSV_MB:.0f} MB): {'OK' if ok_csv else 'MISSED'}")
-    print(f"results page, cold start: HTTP {page['status']}, {page['bytes']:,} bytes in "
-          f"{page['seconds']:.1f} s, peak RSS {page['peak_mb']:.0f} MiB "
-          f"(target ≤ {PAGE_SECONDS:.0f} s): {'OK' if ok_page else 'MISSED'}")
+def _report(csv_run: dict | None, page: dict | None) -> None:
+    """Print the figures and the verdict against the targets (SQLite runs inside the process,
+    so the CPU time includes the database's work)."""
+    if csv_run:
+        ok = csv_run["seconds"] <= CSV_SECONDS and csv_run["peak_mb"] < CSV_MB
+        print(f"raw CSV export: {csv_run['rows']:,} rows, {csv_run['bytes'] / 2**20:,.1f} MiB in "
+              f"{csv_run['seconds']:.1f} s wall ({csv_run['cpu']:.1f} s CPU), peak RSS "
+              f"{csv_run['peak_mb']:.0f} MiB (target ≤ {CSV_SECONDS:.0f} s, < {CSV_MB:.0f} MB): "
+              f"{'OK' if ok else 'MISSED'}")
+    if page:
+        ok = page["seconds"] <= PAGE_SECONDS and page["status"] == 200
+        print(f"results page, cold start: HTTP {page['status']}, {page['bytes']:,} bytes in "
+              f"{page['seconds']:.1f} s wall ({page['cpu']:.1f} s CPU), peak RSS "
+              f"{page['peak_mb']:.0f} MiB (target ≤ {PAGE_SECONDS:.0f} s): {'OK' if ok else 'MISSED'}")
     load = os.getloadavg()
-    print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} (2 cores shared)")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ the ones :func:`survey.services.results.campaign_report` counts (not excluded; f
 only with ``include_flagged``), so ``sipas analyze`` on the export gives the report's numbers.
 
 Never exported: device and address hashes, the answer pattern, receipt, submission UUID and
-entry-point code.  Rows are read in keyset batches of response ids (one query for the
-responses, one for their answers), so memory stays flat at any campaign size.
+entry-point code.  Rows are read in keyset batches of response ids, one query per batch that
+also packs each response's answers into one JSON object in the database (``docs`` of
+:data:`SQL`), so memory stays flat at any campaign size and Python sees one row per response.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ import json
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, timedelta
 
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import and_, func, literal_column, select
 
 from ...extensions import db
 from ...models import Campaign, Counter, ProcedureField, Response, Unit
@@ -29,7 +29,6 @@ from ..scope import in_scope
 
 BATCH = 2000
 NA = "NA"
-VIETNAM = timedelta(hours=7)  # Asia/Ho_Chi_Minh: UTC+7 all year (no daylight saving since 1975)
 # (name, Vietnamese label, kind) of the context columns before the answers.
 CONTEXT = (
     ("response_id", "Mã phiếu (số thứ tự trong hệ thống)", "number"),
@@ -45,21 +44,31 @@ CONTEXT = (
     ("form_seconds", "Thời gian điền phiếu (giây)", "number"),
     ("flags", "Dấu hiệu bất thường (cách nhau bởi ;)", "text"),
 )
-# A response's answers as one JSON object {item: value}, aggregated in the database (one row per
-# response reaches Python instead of ~25).  Values: rating, "NA", number, choice, choices, text.
-ANSWERS_SQL = {
-    "sqlite": text(
-        "SELECT response_id, json_group_object(item_code, CASE WHEN rating IS NOT NULL THEN rating "
-        "WHEN not_applicable THEN 'NA' WHEN number IS NOT NULL THEN number "
-        "WHEN choice IS NOT NULL THEN choice WHEN choices IS NOT NULL THEN json(choices) "
-        "ELSE text END) FROM answers WHERE response_id >= :lo AND response_id <= :hi "
-        "GROUP BY response_id"),
-    "postgresql": text(
-        "SELECT response_id, json_object_agg(item_code, CASE WHEN rating IS NOT NULL THEN "
-        "to_jsonb(rating) WHEN not_applicable THEN to_jsonb('NA'::text) WHEN number IS NOT NULL "
-        "THEN to_jsonb(number) WHEN choice IS NOT NULL THEN to_jsonb(choice) "
-        "WHEN choices IS NOT NULL THEN CAST(choices AS jsonb) ELSE to_jsonb(text) END)::text "
-        "FROM answers WHERE response_id >= :lo AND response_id <= :hi GROUP BY response_id"),
+# SQL pieces per dialect, correlated on ``responses``: the local time, the flags joined by ";"
+# and the response's answers as one JSON object {item: value} (rating, "NA", number, choice,
+# choices, text), so one row per response reaches Python, already formatted.
+SQL = {
+    "sqlite": {
+        "time": "strftime('%Y-%m-%d %H:%M:%S', responses.submitted_at, '+7 hours')",
+        "flags": "(SELECT group_concat(value, ';') FROM json_each(responses.flags))",
+        "answers": (
+            "(SELECT json_group_object(a.item_code, CASE WHEN a.rating IS NOT NULL THEN a.rating "
+            "WHEN a.not_applicable THEN 'NA' WHEN a.number IS NOT NULL THEN a.number "
+            "WHEN a.choice IS NOT NULL THEN a.choice WHEN a.choices IS NOT NULL THEN json(a.choices) "
+            "ELSE a.text END) FROM answers a WHERE a.response_id = responses.id)"),
+    },
+    "postgresql": {
+        "time": ("to_char(responses.submitted_at AT TIME ZONE 'Asia/Ho_Chi_Minh', "
+                 "'YYYY-MM-DD HH24:MI:SS')"),
+        "flags": ("(SELECT string_agg(f.value, ';') FROM "
+                  "json_array_elements_text(responses.flags) AS f(value))"),
+        "answers": (
+            "(SELECT json_object_agg(a.item_code, CASE WHEN a.rating IS NOT NULL THEN "
+            "to_jsonb(a.rating) WHEN a.not_applicable THEN to_jsonb('NA'::text) "
+            "WHEN a.number IS NOT NULL THEN to_jsonb(a.number) WHEN a.choice IS NOT NULL THEN "
+            "to_jsonb(a.choice) WHEN a.choices IS NOT NULL THEN CAST(a.choices AS jsonb) "
+            "ELSE to_jsonb(a.text) END)::text FROM answers a WHERE a.response_id = responses.id)"),
+    },
 }
 
 
@@ -117,68 +126,44 @@ def columns_of(questionnaire: Questionnaire) -> tuple[Column, ...]:
 
 def iter_rows(export: RawExport, batch: int = BATCH) -> Iterator[list]:
     """Rows of typed cells (int, str or None) in response-id order, ``batch`` responses at a time."""
-    names = _names()
     items = [c.item for c in export.columns if c.item is not None]
-    slot = {item.code: k for k, item in enumerate(items)}
+    shape = {item.code: (k, 1 if item.type == "multiple_choice" else 2 if item.type == "text" else 0)
+             for k, item in enumerate(items)}
+    width = len(items)
+    loads, normalise = json.loads, unicodedata.normalize
     after = 0
     while True:
-        responses = db.session.execute(
-            select(Response.id, Response.submitted_at, Response.channel, Response.language,
-                   Response.questionnaire_id, Response.questionnaire_version, Response.unit_id,
-                   Response.counter_id, Response.field_id, Response.form_seconds, Response.flags)
-            .where(*export.filters(), Response.id > after).order_by(Response.id).limit(batch)
-        ).all()
-        if not responses:
+        rows = db.session.execute(_batch_query(export).where(Response.id > after)
+                                  .order_by(Response.id).limit(batch)).all()
+        for row in rows:
+            cells = [None] * width
+            if row[-1]:
+                for code, value in loads(row[-1]).items():
+                    spec = shape.get(code)
+                    if spec is None or value is None:
+                        continue
+                    k, kind = spec
+                    if kind == 0:
+                        cells[k] = value
+                    elif kind == 1:
+                        cells[k] = ";".join(value) if isinstance(value, list) else value
+                    else:
+                        cells[k] = normalise("NFC", value) if isinstance(value, str) else value
+            yield [*row[:-1], *cells]
+        if len(rows) < batch:
             return
-        answers = _answers(responses[0][0], responses[-1][0], slot, items)
-        for row in responses:
-            cells = answers.get(row[0]) or [None] * len(items)
-            yield _context(row, names) + cells
-        after = responses[-1][0]
+        after = rows[-1][0]
 
 
-def _context(row, names: dict) -> list:
-    """The context cells of one response row."""
-    rid, at, channel, language, qid, qversion, unit_id, counter_id, field_id, seconds, flags = row
-    if isinstance(flags, str):
-        flags = json.loads(flags)
-    if at.tzinfo is not None:
-        at = at.astimezone(UTC).replace(tzinfo=None)
-    unit_code, unit_name = names["units"].get(unit_id, ("", ""))
-    return [rid, str(at + VIETNAM)[:19], channel, language, qid,
-            qversion, unit_code, unit_name, names["counters"].get(counter_id, ""),
-            names["fields"].get(field_id, ""), seconds, ";".join(flags or [])]
-
-
-def _answers(lo: int, hi: int, slot: dict[str, int], items: list[Item]) -> dict[int, list]:
-    """Answer cells of the responses with ids in [lo, hi], keyed by response id."""
-    out: dict[int, list] = {}
-    width = len(items)
-    connection = db.session.connection()
-    sql = ANSWERS_SQL["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
-    loads, normalise = json.loads, unicodedata.normalize
-    shape = {item.code: (k, 1 if item.type == "multiple_choice" else 2 if item.type == "text" else 0)
-             for item, k in ((item, slot[item.code]) for item in items)}
-    for rid, packed in connection.execute(sql, {"lo": lo, "hi": hi}):
-        cells = [None] * width
-        for code, value in loads(packed).items():
-            spec = shape.get(code)
-            if spec is None or value is None:
-                continue
-            k, kind = spec
-            if kind == 0:
-                cells[k] = value
-            elif kind == 1:
-                cells[k] = ";".join(value) if isinstance(value, list) else value
-            else:
-                cells[k] = normalise("NFC", value) if isinstance(value, str) else value
-        out[rid] = cells
-    return out
-
-
-def _names() -> dict[str, dict]:
-    """Codes (and unit names) by id: units, counters, procedure fields (small tables)."""
-    units = {i: (c, n) for i, c, n in db.session.execute(select(Unit.id, Unit.code, Unit.name))}
-    counters = dict(db.session.execute(select(Counter.id, Counter.code)).all())
-    fields = dict(db.session.execute(select(ProcedureField.id, ProcedureField.code)).all())
-    return {"units": units, "counters": counters, "fields": fields}
+def _batch_query(export: RawExport):
+    """SELECT of the context columns and the packed answers of the export's responses."""
+    sql = SQL["postgresql" if db.session.get_bind().dialect.name == "postgresql" else "sqlite"]
+    unit, counter, field = Unit.__table__, Counter.__table__, ProcedureField.__table__
+    return (select(Response.id, literal_column(sql["time"]), Response.channel, Response.language,
+                   Response.questionnaire_id, Response.questionnaire_version, unit.c.code,
+                   unit.c.name, counter.c.code, field.c.code, Response.form_seconds,
+                   literal_column(sql["flags"]), literal_column(sql["answers"]))
+            .select_from(Response.__table__.join(unit, unit.c.id == Response.unit_id)
+                         .outerjoin(counter, counter.c.id == Response.counter_id)
+                         .outerjoin(field, field.c.id == Response.field_id))
+            .where(*export.filters()))
