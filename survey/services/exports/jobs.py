@@ -3,10 +3,11 @@
 The ``export_jobs`` row is the only truth.  A job is *claimed* with one conditional UPDATE
 (``pending`` → ``running``, or a ``running`` job whose heartbeat stopped), so whichever process
 claims it first runs it and no job runs twice at once: a background thread of the app process
-that queued it (``EXPORT_RUNNER = "thread"``, the default) or ``sipas export run-pending`` on
-any machine.  Progress and a heartbeat are committed about once a second; the file is written
-in the export folder (``SIPAS_EXPORT_DIR``, default ``<instance>/exports``) under a name only
-the job knows, and renamed into place when complete.
+that queued it (``SIPAS_EXPORT_RUNNER=thread``, the default) or ``sipas export run-pending`` on
+any machine (with ``SIPAS_EXPORT_RUNNER=cli`` the web pages only queue).  Progress and a
+heartbeat are committed about once a second; the file is written in the export folder
+(``SIPAS_EXPORT_DIR``, default ``<instance>/exports``) under a name only the job knows, and
+renamed into place when complete.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def is_stale(job: ExportJob, now: datetime | None = None) -> bool:
 
 def start_in_background(app: Flask, job_id: int) -> threading.Thread | None:
     """Run the job in a daemon thread of this process (unless the runner is the CLI worker)."""
-    if app.config.get("EXPORT_RUNNER", "thread") != "thread":
+    runner = app.config.get("EXPORT_RUNNER") or os.environ.get("SIPAS_EXPORT_RUNNER", "thread")
+    if runner != "thread":
         return None
     thread = threading.Thread(target=_thread_main, args=(app, job_id), daemon=True,
                               name=f"export-job-{job_id}")
