@@ -103,7 +103,7 @@ def entry():
         return render_template("paper/entry.html", form=None, serial="")
     try:
         form = find_form(serial, current_user)
-        refuse_if_done(form)
+        refuse_if_done(form, _actor())
     except PaperError as exc:
         return render_template("paper/entry.html", form=None, serial=normalise_serial(serial),
                                serial_error=exc.translated(_)), 404

@@ -57,8 +57,9 @@ def questionnaire_for(form: PaperForm):
     return questionnaire_of(form.batch.campaign.questionnaire_version)
 
 
-def refuse_if_done(form: PaperForm) -> None:
-    """Refuse a form already entered or waiting for its differences to be resolved."""
+def refuse_if_done(form: PaperForm, actor: Actor | None = None) -> None:
+    """Refuse a form already entered, waiting for its differences to be resolved, or waiting for
+    a second entry that ``actor`` may not make (they made the first)."""
     if form.status == "entered":
         raise PaperError(N_("Phiếu số %(serial)s đã được nhập lúc %(when)s. Mỗi phiếu chỉ được nhập "
                             "một lần; không có gì thay đổi."),
@@ -66,12 +67,16 @@ def refuse_if_done(form: PaperForm) -> None:
     if form.status == "conflict":
         raise PaperError(N_("Hai lần nhập phiếu số %(serial)s khác nhau và đang chờ đối chiếu với "
                             "phiếu giấy; không nhập thêm."), serial=form.serial)
+    if (form.status == "first_entry" and actor is not None and actor.user_id is not None
+            and form.entries and form.entries[0].user_id == actor.user_id):
+        raise PaperError(N_("Phiếu số %(serial)s đã được bạn nhập lần thứ nhất; lần thứ hai phải do "
+                            "một cán bộ khác nhập."), serial=form.serial)
 
 
 def enter_form(form: PaperForm, typed: Mapping[str, object], *, actor: Actor,
                now: datetime | None = None) -> Outcome:
     """One typing of a form: stored at once, or held / compared when the batch uses double entry."""
-    refuse_if_done(form)
+    refuse_if_done(form, actor)
     q = questionnaire_for(form)
     answers, errors = typed_answers(q, typed)
     if errors:
@@ -91,9 +96,6 @@ def enter_form(form: PaperForm, typed: Mapping[str, object], *, actor: Actor,
                      object_type="paper_form", object_id=form.id, serial=form.serial)
         return Outcome("held", form)
     first = form.entries[0]
-    if actor.user_id is not None and first.user_id == actor.user_id:
-        raise PaperError(N_("Phiếu số %(serial)s đã được bạn nhập lần thứ nhất; lần thứ hai phải do "
-                            "một cán bộ khác nhập."), serial=form.serial)
     _add_entry(form, 2, actor, codes)
     differences = differing(first.codes, codes)
     if not differences:
