@@ -95,7 +95,8 @@ def test_double_entry_and_resolution_through_the_pages(app):
     first = a.post("/staff/paper/entry", data=_typed_form(serial, token_a, TYPED), follow_redirects=True)
     assert "chờ một cán bộ khác nhập lần hai" in first.get_data(as_text=True)
     same_clerk = a.get(f"/staff/paper/entry?serial={serial}")
-    assert same_clerk.status_code == 404 and "phải do một cán bộ khác nhập" in same_clerk.get_data(as_text=True)
+    assert same_clerk.status_code == 404
+    assert "phải do một cán bộ khác nhập" in same_clerk.get_data(as_text=True)
     page_b = b.get(f"/staff/paper/entry?serial={serial}").get_data(as_text=True)
     assert "lần nhập thứ 2" in page_b
     second = b.post("/staff/paper/entry", data=_typed_form(serial, token_of(page_b), {**TYPED, "c3_1": "1"}),
