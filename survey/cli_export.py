@@ -2,6 +2,7 @@
 
     sipas export --campaign sadec-2026 --format xlsx --output ketqua.xlsx
     sipas export run-pending          # run export jobs queued from the web pages
+    sipas export purge --days 30      # delete old export files
 
 Bad input (unknown campaign, format or weighting, an output folder that does not exist)
 exits 1 with a message and writes nothing; a failure half-way leaves no partial file.
@@ -89,6 +90,17 @@ def run_pending_command() -> None:
     from .services.exports.jobs import run_pending
     done = run_pending()
     click.echo(f"ran {done} export job(s)")
+
+
+@export_group.command("purge")
+@click.option("--days", type=click.FloatRange(min=0), default=30, show_default=True,
+              help="Delete the files of export jobs finished more than this many days ago.")
+def purge_command(days: float) -> None:
+    """Delete old export files (the jobs stay listed, marked as deleted)."""
+    from .services.exports.jobs import purge
+    removed = purge(days)
+    db.session.commit()
+    click.echo(f"deleted {removed} export file(s) older than {days:g} days")
 
 
 def register(app: Flask) -> None:

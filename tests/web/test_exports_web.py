@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from survey.extensions import db
-from survey.models import AuditLog, Campaign, CampaignUnit, ExportJob
+from survey.models import AuditLog, Campaign, CampaignUnit, ExportJob, User
 from survey.questionnaires import load_questionnaire
 from survey.services.exports.jobs import claim
 from survey.services.questionnaires import publish_questionnaire
@@ -143,3 +143,43 @@ def test_queued_jobs_run_in_the_cli_worker_and_are_claimed_once(app, world):
     assert result.exit_code == 0 and "ran 1 export job" in result.output
     state = client.get(f"/admin/exports/{job_id}").get_json()
     assert state["status"] == "done" and client.get(state["download"]).status_code == 200
+
+
+def test_a_job_whose_worker_stopped_is_taken_over_by_the_next_poll(app, world):
+    from datetime import UTC, datetime, timedelta
+    client = app.test_client()
+    login(client, "noivu")
+    with app.app_context():
+        user_id, unit_id = db.session.execute(select(User.id, User.unit_id)
+                                              .filter_by(username="noivu")).one()
+        gone = datetime.now(UTC) - timedelta(minutes=10)
+        job = ExportJob(campaign_id=world["campaign"], unit_id=unit_id, user_id=user_id,
+                        format="csv", options={}, status="running", progress=0.4,
+                        worker="dead-server:1:1", started_at=gone, heartbeat_at=gone)
+        db.session.add(job)
+        db.session.commit()
+        job_id = job.id
+    state = _wait(client, job_id)  # the first poll sees the stale heartbeat and restarts it
+    assert state["status"] == "done" and state["rows"] == 26
+    with app.app_context():
+        assert db.session.get(ExportJob, job_id).worker != "dead-server:1:1"
+
+
+def test_purge_deletes_old_files_and_keeps_the_jobs(app, world):
+    from datetime import UTC, datetime, timedelta
+    client = app.test_client()
+    login(client, "noivu")
+    job_id = _start(client, world["campaign"], "csv")
+    state = _wait(client, job_id)
+    with app.app_context():
+        from survey.services.exports.jobs import job_path
+        job = db.session.get(ExportJob, job_id)
+        path = job_path(job)
+        job.finished_at = datetime.now(UTC) - timedelta(days=40)
+        db.session.commit()
+    assert path.is_file()
+    result = app.test_cli_runner().invoke(args=["export", "purge", "--days", "30"])
+    assert result.exit_code == 0 and "deleted 1 export file" in result.output
+    assert not path.exists()
+    assert client.get(state["download"]).status_code == 303  # back to the page: no file
+    assert client.get(f"/admin/exports/{job_id}").get_json()["status"] == "done"

@@ -190,6 +190,25 @@ class _Heartbeat:
         db.session.commit()
 
 
+def purge(days: float, now: datetime | None = None) -> int:
+    """Delete files of jobs finished more than ``days`` ago (the rows stay); flushed, not committed.
+
+    Also removes unfinished ``.part`` files older than a day (a worker killed mid-write).
+    """
+    now = now or utcnow()
+    jobs = db.session.scalars(select(ExportJob).where(
+        ExportJob.file_name.is_not(None), ExportJob.finished_at < now - timedelta(days=days))).all()
+    for job in jobs:
+        job_path(job).unlink(missing_ok=True)
+        job.file_name = None
+        job.message = "Tệp đã được xoá sau thời hạn lưu"
+    for part in export_dir().glob(".*.part"):
+        if time.time() - part.stat().st_mtime > 86400:
+            part.unlink(missing_ok=True)
+    db.session.flush()
+    return len(jobs)
+
+
 def job_state(job: ExportJob) -> dict:
     """Plain status of a job for the polling page."""
     return {"id": job.id, "status": job.status, "format": job.format,

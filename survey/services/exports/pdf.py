@@ -160,7 +160,7 @@ def _row_cells(data: ReportData, row, label: str) -> tuple[list[str], bool]:
 def _labelled(data: ReportData, row) -> str:
     """Indicator label, indented by its depth, with code."""
     ind = data.results.indicator(row.indicator)
-    mean = " (điểm TB 1–5)" if row.kind == "mean" else ""
+    mean = " (điểm trung bình)" if row.kind == "mean" else ""
     return f"{'   ' * ind.depth}{ind.code} · {ind.label.get('vi', ind.code)}{mean}"
 
 

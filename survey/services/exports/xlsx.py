@@ -100,8 +100,8 @@ def _estimate_headers() -> list[tuple[str, int]]:
 def _indicator_cells(sheet, data: ReportData, row) -> list:
     """Code, name, kind and scale of the row's indicator."""
     ind = data.results.indicator(row.indicator)
-    scale = "1–5 điểm" if row.kind == "mean" else ("%" if ind.scale == "percent" else
-                                                   f"{ind.low:g}–{ind.high:g}")
+    scale = "điểm" if row.kind == "mean" else ("%" if ind.scale == "percent" else
+                                               f"{ind.low:g}–{ind.high:g}")
     return [_cell(sheet, row.indicator), _cell(sheet, ind.label.get("vi", ind.code)),
             _cell(sheet, KIND_WORDS.get(row.kind, ind.kind)), _cell(sheet, scale)]
 
@@ -141,8 +141,8 @@ def _units(book, data: ReportData) -> None:
 def _criteria(book, data: ReportData) -> None:
     """Theo tiêu chí: each criterion (and element) overall, share and mean score side by side."""
     headers = [("Mã", 8), ("Tiêu chí", 60), ("Thuộc", 8)] + [
-        (f"Tỷ lệ hài lòng: {h}", w) for h, w, _, _ in ESTIMATE[:4]] + [
-        ("Số câu trả lời hợp lệ", 11), ("Điểm trung bình (1–5)", 11), ("Cận dưới", 9),
+        (f"Chỉ số: {h}", w) for h, w, _, _ in ESTIMATE[:4]] + [
+        ("Số câu trả lời hợp lệ", 11), ("Điểm trung bình", 11), ("Cận dưới", 9),
         ("Cận trên", 9), ("Ghi chú", 40)]
     sheet = _sheet(book, "Theo tiêu chí", headers)
     for ind in data.results.indicators:
@@ -218,9 +218,10 @@ def _method(book, data: ReportData) -> None:
         ("Bảng hỏi", res.questionnaire),
         ("Cách gia quyền", f"{w.name}: {w.description}"),
         ("Công thức trọng số", w.formula),
-        ("Chỉ số", "Tỷ lệ hài lòng của tiêu chí = tỷ lệ (có trọng số) câu trả lời 4–5 (Hài lòng, "
-                   "Rất hài lòng) trên số câu trả lời hợp lệ; chỉ số thành phần và chỉ số SIPAS là "
-                   "trung bình cộng các chỉ số con theo cây chỉ số của bảng hỏi."),
+        ("Chỉ số", "Theo cây chỉ số của bảng hỏi. SIPAS: tỷ lệ hài lòng của tiêu chí = tỷ lệ (có "
+                   "trọng số) câu trả lời 4–5 (Hài lòng, Rất hài lòng) trên số câu trả lời hợp "
+                   "lệ; chỉ số thành phần và chỉ số chung là trung bình cộng các chỉ số con. "
+                   "“Không áp dụng” và câu bỏ trống không được tính."),
         ("Khoảng tin cậy", f"{s.get('ci_method', data.options.ci)}, mức {s.get('level', 0.95):g}; "
                            "phương sai tuyến tính hoá Taylor theo tầng (đơn vị), khớp gói survey "
                            "của R; điểm trung bình: Wald với phân phối t."),
