@@ -269,7 +269,9 @@
       if (answered) { return; }
       answered = true;
       var mine = outcomes && outcomes[made.item.uuid];
-      if (mine && mine.status === "invalid" && mine.errors) {
+      var fixable = mine && mine.status === "invalid" && mine.errors &&
+        Object.keys(mine.errors).some(function (code) { return document.getElementById("item-" + code); });
+      if (fixable) {  // an answer the person can correct; anything else ends with thanks
         save(keys.last, made.previous);  // nothing was stored: no interval to wait
         showErrors(mine.errors);
         return;
