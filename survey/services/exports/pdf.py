@@ -189,7 +189,8 @@ def _summary(pdf: FPDF, data: ReportData) -> None:
 def _charts(pdf: FPDF, data: ReportData) -> None:
     """Charts as images with their titles and descriptions (text equivalents)."""
     from .. import report_charts
-    charts = [report_charts.unit_bars(data.results), report_charts.priority_matrix(data.results)]
+    charts = [report_charts.unit_bars(data.results), report_charts.trend(data.results),
+              report_charts.priority_matrix(data.results)]
     pdf.add_page()
     _heading(pdf, "2. Biểu đồ")
     for chart in charts:
