@@ -196,16 +196,18 @@ def counts_from_values(tree: IndexTree, values: np.ndarray, key: np.ndarray,
         seg = v[starts[c]:starts[c + 1]]
         gram[c] = seg.T @ seg
     zeros = np.zeros(n_cells, dtype=np.int64)
-    return keys, CellCounts(zeros, zeros.copy(), n.astype(np.int64), _by_cell(cell, v, n_cells),
-                            gram, _by_cell(cell, xm, n_cells), _by_cell(cell, xm * xm, n_cells),
-                            _by_cell(cell, anyset.astype(float), n_cells))
+    first = starts[:-1]  # rows are sorted by cell and every cell has one: segment sums
+    return keys, CellCounts(zeros, zeros.copy(), n.astype(np.int64),
+                            _segment_sums(v, first), gram, _segment_sums(xm, first),
+                            _segment_sums(xm * xm, first),
+                            _segment_sums(anyset.astype(float), first))
 
 
-def _by_cell(cell: np.ndarray, rows: np.ndarray, n_cells: int) -> np.ndarray:
-    """Column sums of ``rows`` per cell."""
-    out = np.zeros((n_cells, rows.shape[1]))
-    np.add.at(out, cell, rows)
-    return out
+def _segment_sums(rows: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Column sums of consecutive row segments starting at ``first`` (all non-empty)."""
+    if rows.shape[1] == 0 or first.shape[0] == 0:
+        return np.zeros((first.shape[0], rows.shape[1]))
+    return np.add.reduceat(rows, first, axis=0).astype(float)
 
 
 class CountsAccumulator:

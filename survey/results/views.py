@@ -25,7 +25,7 @@ from ..services.scope import campaign_in_scope, get_in_scope, visible_unit_ids
 
 bp = Blueprint("results", __name__, url_prefix="/admin")
 MANAGERS = ("admin", "unit_manager")
-WEIGHTINGS = ("unweighted", "design", "raked")
+WEIGHTINGS = ("auto", "unweighted", "design", "raked")
 
 
 class BadOption(ValueError):
@@ -74,8 +74,7 @@ def campaign(campaign_id: int):
 def _options(campaign: Campaign) -> dict:
     """Weighting, comparison, CI method and flagged responses from the query string."""
     args = request.args
-    default = "unweighted" if campaign.weighting == "equal" else campaign.weighting
-    weighting = args.get("weighting") or default
+    weighting = args.get("weighting") or "auto"
     if weighting not in WEIGHTINGS:
         raise BadOption(_("Cách gia quyền không hợp lệ: chọn “không gia quyền”, “theo thiết kế” "
                           "hoặc “hiệu chỉnh theo biên”."))

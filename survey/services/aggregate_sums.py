@@ -164,9 +164,12 @@ def _decode(rows: list, grouping: tuple[str, ...], pivot: Pivot, tree, sets: np.
 def _stream_cells(scope: Scope, pivot: Pivot, groupings: list[tuple[str, ...]]
                   ) -> dict[tuple[str, ...], RawCells | None]:
     """Add per-cell counts chunk by chunk over the pivot's rows."""
+    dialect = db.engine.dialect.name
+    if dialect == "sqlite":  # one ordered pass packed in SQL (aggregate_sqlite.py)
+        from .aggregate_sqlite import sqlite_cells
+        return sqlite_cells(scope, pivot.variables, groupings)
     tree = scope.tree
     sets = answer_sets(tree)
-    dialect = db.engine.dialect.name
     stmt = text(pivot_sql(pivot, dialect, scope.include_flagged))
     if dialect == "postgresql":
         # Every row is read: plan for the whole result, not a cursor's first 10 %.

@@ -117,7 +117,8 @@ class ImprovementShare:
 
 def weighting_options(campaign: Campaign, margins: Mapping | None) -> tuple[Weighting, ...]:
     """The three weightings with their formulas and whether this campaign's data allow them."""
-    has_pop = bool(_populations(campaign))
+    design_note = _design_problem(campaign)
+    has_pop = design_note is None
     has_margins = bool(margins) or bool(population_margins(campaign))
     return (
         Weighting("unweighted", "Không gia quyền", "Unweighted",
@@ -133,9 +134,8 @@ def weighting_options(campaign: Campaign, margins: Mapping | None) -> tuple[Weig
                   "more dossiers weigh more in the overall result; finite population correction.",
                   "w_h = N_h / n_h  (N_h: hồ sơ đã trả kết quả của đơn vị trong kỳ, n_h: số "
                   "phiếu hợp lệ);  P = Σ w·s / Σ w·r",
-                  has_pop, None if has_pop else
-                  "Chưa có số hồ sơ đã trả kết quả của các đơn vị trong thời gian khảo sát.",
-                  None if has_pop else "No transaction counts for the campaign period."),
+                  has_pop, None if has_pop else design_note[0],
+                  None if has_pop else design_note[1]),
         Weighting("raked", "Hiệu chỉnh theo biên (raking)", "Raked",
                   "Trọng số thiết kế được điều chỉnh lặp cho đến khi tổng trọng số theo từng "
                   "nhóm (ví dụ lĩnh vực thủ tục) khớp với số liệu tổng thể.",
@@ -153,18 +153,49 @@ def weighting_options(campaign: Campaign, margins: Mapping | None) -> tuple[Weig
     )
 
 
+def _design_problem(campaign: Campaign) -> tuple[str, str] | None:
+    """Why design weights cannot be used (Vietnamese, English), or None when they can.
+
+    Every unit with included responses needs transactions N_h ≥ n_h over the campaign's
+    months (one index-only count per unit, so the page knows before the long pass).
+    """
+    counts = dict(db.session.execute(
+        select(Response.unit_id, func.count()).where(Response.campaign_id == campaign.id,
+                                                     Response.excluded.is_(False))
+        .group_by(Response.unit_id)).all())
+    if not counts:
+        return None
+    pops = _populations(campaign, list(counts))
+    codes = dict(db.session.execute(select(Unit.id, Unit.code)
+                                    .where(Unit.id.in_(list(counts)))).all())
+    missing = sorted(codes[u] for u in counts if u not in pops)
+    if missing:
+        units = ", ".join(missing)
+        return (f"Chưa có số hồ sơ đã trả kết quả của đơn vị {units} trong thời gian khảo sát.",
+                f"No transaction counts for unit(s) {units} in the campaign period.")
+    short = sorted(codes[u] for u, n in counts.items() if pops[u] < n)
+    if short:
+        units = ", ".join(short)
+        return (f"Số hồ sơ đã trả kết quả của đơn vị {units} nhỏ hơn số phiếu: hãy kiểm tra số "
+                "hồ sơ đã nhập.",
+                f"Transactions of unit(s) {units} are fewer than their responses: check the "
+                "imported figures.")
+    return None
+
+
 def _campaign_units(campaign: Campaign):
     """SELECT of the campaign's unit ids."""
     return select(CampaignUnit.unit_id).where(CampaignUnit.campaign_id == campaign.id)
 
 
-def _populations(campaign: Campaign) -> dict[int, float]:
-    """N_h of the campaign's units over its months, summed as ``results.unit_populations``."""
+def _populations(campaign: Campaign, unit_ids: list[int] | None = None) -> dict[int, float]:
+    """N_h over the campaign's months, summed as ``results.unit_populations`` does."""
+    units = _campaign_units(campaign) if unit_ids is None else unit_ids
     rows = db.session.execute(
         select(PopulationCount.unit_id, func.sum(PopulationCount.transactions))
         .where(PopulationCount.month >= campaign.starts_on.replace(day=1),
                PopulationCount.month <= campaign.ends_on,
-               PopulationCount.unit_id.in_(_campaign_units(campaign)))
+               PopulationCount.unit_id.in_(units))
         .group_by(PopulationCount.unit_id))
     return {u: float(t) for u, t in rows if t}
 

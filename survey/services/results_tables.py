@@ -13,7 +13,9 @@ API (stable; the exports and the PDF read it)::
                            margins=None, visible_units=None, demographics=None,
                            visible_campaigns=None)
 
-- ``weighting``: ``"unweighted"`` (``"equal"`` accepted), ``"design"`` or ``"raked"``.  Raking
+- ``weighting``: ``"unweighted"`` (``"equal"`` accepted), ``"design"``, ``"raked"``, or
+  ``"auto"``: the campaign's own setting when its data allow it, otherwise unweighted with
+  ``res.weighting_note`` saying why (what the results page shows by default).  Raking
   needs margins: ``margins`` if given, otherwise the per-field transaction counts of the
   population data (``PopulationCount`` rows with a field); without either ``res.error`` says so
   and no numbers are given (``res.ok`` is False).
@@ -199,6 +201,7 @@ class CampaignResults:
     ranking_note: dict[str, str] = field(default_factory=dict)
     improvement: tuple[ImprovementShare, ...] = ()
     trend: tuple[TrendPoint, ...] = ()
+    weighting_note: dict[str, str] | None = None
     error: str | None = None
     error_en: str | None = None
 
@@ -248,15 +251,18 @@ def campaign_results(campaign_id: int, *, weighting: str = "unweighted",
     questionnaire = questionnaire_of(campaign.questionnaire_version)
     tree = IndexTree.from_questionnaire(questionnaire)
     options = weighting_options(campaign, margins)
+    note = None
+    if weighting == "auto":
+        weighting, note = _auto_weighting(campaign, options)
     chosen = next((w for w in options if w.key == weighting), None)
     if chosen is None:
-        raise ResultsError("weighting must be one of unweighted, design, raked")
+        raise ResultsError("weighting must be one of auto, unweighted, design, raked")
     base = dict(campaign_id=campaign.id, campaign_code=campaign.code, campaign_name=campaign.name,
                 period=(campaign.starts_on.isoformat(), campaign.ends_on.isoformat()),
                 questionnaire=f"{questionnaire.id} v{questionnaire.version}",
                 root=tree.root, indicators=_indicators(tree, questionnaire),
                 weighting=chosen, weightings=options,
-                overall_scope=_overall_scope(visible_units),
+                overall_scope=_overall_scope(visible_units), weighting_note=note,
                 comparable=comparable_campaigns(campaign, visible_campaigns))
     if not chosen.available:
         return CampaignResults(settings={}, error=chosen.note, error_en=chosen.note_en, **base)
@@ -290,6 +296,20 @@ def campaign_results(campaign_id: int, *, weighting: str = "unweighted",
         tables=tables, comparison=comparison, ranking=ranking, ranking_note=note,
         improvement=improvement_shares(campaign, questionnaire, report, weighting,
                                        include_flagged), **base)
+
+
+def _auto_weighting(campaign: Campaign, options: tuple[Weighting, ...]
+                    ) -> tuple[str, dict[str, str] | None]:
+    """The campaign's own weighting if its data allow it, else unweighted with the reason."""
+    own = "unweighted" if campaign.weighting == "equal" else campaign.weighting
+    chosen = next(w for w in options if w.key == own)
+    if chosen.available:
+        return own, None
+    return "unweighted", {
+        "vi": f"Đợt khảo sát đặt cách gia quyền “{chosen.name}” nhưng chưa dùng được: "
+              f"{chosen.note} Đang hiển thị kết quả không gia quyền.",
+        "en": f"The campaign is set to “{chosen.name_en}”, which cannot be used yet: "
+              f"{chosen.note_en} Showing unweighted results."}
 
 
 def _trend(campaign: Campaign, overall: tuple[Row, ...], cache: dict[int, Report],

@@ -12,7 +12,7 @@ from survey.extensions import db
 from survey.models import Campaign, CampaignUnit, Unit
 from survey.services.results_tables import campaign_results
 from tests.services.results_data import UNITS, seed_campaign
-from tests.web.workspace_support import login, make_unit, make_user
+from tests.web.workspace_support import login, make_response, make_unit, make_user
 
 
 @pytest.fixture
@@ -96,11 +96,16 @@ def test_design_weights_without_transactions_say_what_to_do(app, client, world):
         db.session.add(other)
         db.session.flush()
         db.session.add(CampaignUnit(campaign_id=other.id, unit_id=world["r1"]))
+        for _ in range(12):
+            make_response(other.id, world["r1"])
         db.session.commit()
         ident = other.id
     login(client, "noivu")
     html = client.get(f"/admin/campaigns/{ident}/results?weighting=design").get_data(as_text=True)
-    assert "Chưa có số hồ sơ đã trả kết quả" in html
+    assert "Chưa có số hồ sơ đã trả kết quả của đơn vị R1" in html
+    # By default the page falls back to unweighted results and says why.
+    default = client.get(f"/admin/campaigns/{ident}/results").get_data(as_text=True)
+    assert "Đang hiển thị kết quả không gia quyền" in default
     raked = client.get(f"/admin/campaigns/{ident}/results?weighting=raked")
     assert raked.status_code == 200
     assert "Không có số liệu biên" in raked.get_data(as_text=True)
