@@ -201,8 +201,10 @@ def _section(pdf: FPDF, section, copy: PaperCopy) -> None:
 
 
 def _inline(question) -> bool:
-    """Codes printed on the question's own line (rated and yes/no), not below it."""
-    return question.kind == "coded" and question.item.type != "single_choice"
+    """Codes printed on the question's own line (rated and yes/no) when they fit, else below it."""
+    if question.kind != "coded" or question.item.type == "single_choice":
+        return False
+    return question.item.type == "satisfaction" or _codes_width(question) <= 80
 
 
 def _codes_width(question) -> float:
@@ -214,7 +216,7 @@ def _codes_width(question) -> float:
 
 def _label_cell(code: str, label: str) -> float:
     """Width of a code with its label (``1 Có``)."""
-    return 6 + 1.75 * len(label) + 2
+    return 6.5 + 1.9 * len(label) + 3.5
 
 
 def _question_text(question) -> str:
