@@ -119,6 +119,23 @@ def campaign_report(campaign_id: int, *, weighting: str = "unweighted",
     return report
 
 
+def export_analyze_input(campaign_id: int, fh, *, include_flagged: bool = True,
+                         viewer=None) -> int:
+    """Write the responses :func:`campaign_report` counts as ``sipas analyze`` input to ``fh``.
+
+    The raw CSV export (UTF-8 with BOM, one row per response, ``unit`` and item-code columns;
+    see :mod:`survey.services.exports.raw`) written to the binary file ``fh``; returns its size
+    in bytes.  ``viewer`` limits it to a user's unit subtree.
+    """
+    from .exports.raw import raw_export
+    from .exports.raw_csv import write_csv
+
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise ResultsError(f"no campaign with id {campaign_id}")
+    return write_csv(raw_export(campaign, viewer=viewer, include_flagged=include_flagged), fh)
+
+
 def _scope(campaign_id: int, include_flagged: bool) -> Scope:
     """The campaign, its questionnaire and index tree."""
     campaign = db.session.get(Campaign, campaign_id)

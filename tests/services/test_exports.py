@@ -221,3 +221,15 @@ def test_cli_bad_input_exits_1_and_writes_nothing(app, demo, tmp_path):
     assert result.exit_code == 0, result.output
     assert good.read_bytes().startswith(b"\xef\xbb\xbf") and [p.name for p in tmp_path.iterdir()] == [
         "ok.csv"]
+
+
+def test_results_export_analyze_input_is_the_raw_csv(app, demo, tmp_path):
+    from survey.services.results import export_analyze_input
+    path = tmp_path / "raw.csv"
+    _export(app, demo, "csv", path, include_flagged=False)
+    buffer = io.BytesIO()
+    with app.app_context():
+        size = export_analyze_input(demo, buffer, include_flagged=False)
+    assert size == len(buffer.getvalue()) and buffer.getvalue() == path.read_bytes()
+    table = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    assert table and not [r for r in table if r["flags"]]  # flagged responses left out
