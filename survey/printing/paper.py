@@ -125,7 +125,13 @@ def _serial(pdf: FPDF, x: float, y: float, copy: PaperCopy, size: float, suffix:
 
 
 def _footer(pdf: FPDF, copy: PaperCopy, page: int, pages: int) -> None:
-    """Serial number and page of the form at the foot of a page."""
+    """Serial number and page of the form at the foot of a page.
+
+    Drawn after the copy's last page, back on each page: fpdf2 writes a font change into a
+    page only when the font differs from its current one, so another face is chosen first to
+    make sure this page's stream gets its own font selection.
+    """
+    pdf.set_font("mono", "B", 7.5)
     pdf.set_font("sans", "", 7.5)
     pdf.set_text_color(80)
     pdf.set_xy(LEFT, 297 - BOTTOM + 6)
@@ -241,9 +247,9 @@ def _question_height(pdf: FPDF, question) -> float:
 
 
 def _columns(question) -> int:
-    """Options per row: three short ones, two longer ones, one long one."""
+    """Options per row: four short ones, three or two longer ones, one long one."""
     longest = max((len(label) for _, label in question.codes), default=0)
-    return 3 if longest <= 28 else 2 if longest <= 48 else 1
+    return 4 if longest <= 22 else 3 if longest <= 28 else 2 if longest <= 48 else 1
 
 
 def _question(pdf: FPDF, question, y: float) -> None:

@@ -83,6 +83,7 @@ def test_printed_forms_read_in_vietnamese_with_codes_serials_and_a_working_qr(ap
         for form in forms:
             shown = f"{form.serial[:3]}-{form.serial[3:6]}-{form.serial[6:]}"
             assert f"Số phiếu: {shown}" in text and f"Số phiếu {shown} · Trang 1/2" in text
+            assert f"Số phiếu {shown} · Trang 2/2" in text  # footers drawn back on every page
         audit = db.session.scalar(select(AuditLog).filter_by(action="paper.print"))
         assert sorted(audit.details["serials"]) == [f.serial for f in forms]
         codes = {f.entry_point.code for f in forms}
