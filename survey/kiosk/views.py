@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, jsonify, make_response, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
@@ -28,6 +38,16 @@ def _language() -> str:
 def _kiosk_limit() -> str:
     """Requests per kiosk code (``KIOSK_RATELIMIT``): a whole queue goes in a few requests."""
     return current_app.config["KIOSK_RATELIMIT"]
+
+
+@bp.get("/k/sw.js")
+def service_worker():
+    """The kiosk's service worker (``static/kiosk-sw.js``), served under /k/ so that its scope
+    covers the kiosk pages: a tablet reloading offline still gets its screen."""
+    resp = send_from_directory(current_app.static_folder, "kiosk-sw.js", mimetype="text/javascript",
+                               max_age=0)
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
 
 
 @bp.get("/k/<code>")

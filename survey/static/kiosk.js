@@ -316,6 +316,22 @@
   setInterval(function () { if (queue().length || load(keys.blocked, []).length) { flush(); } }, 15000);
   setInterval(refreshToken, 30 * 60 * 1000);
 
+  // The service worker keeps a copy of this screen for a reload without network (secure pages only).
+  // This page and its script and styles are copied into its cache once it runs (the first load
+  // came before the worker existed).
+  if ("serviceWorker" in navigator && window.isSecureContext && cfg.sw && window.caches) {
+    navigator.serviceWorker.register(cfg.sw)
+      .then(function () { return navigator.serviceWorker.ready; })
+      .then(function () {
+        var urls = [window.location.pathname + (cfg.lang === "en" ? "?lang=en" : "")];
+        Array.prototype.forEach.call(document.querySelectorAll("link[rel=stylesheet], script[src]"), function (el) {
+          urls.push(el.getAttribute("href") || el.getAttribute("src"));
+        });
+        return window.caches.open("sipas-kiosk-v1").then(function (cache) { return cache.addAll(urls); });
+      })
+      .catch(function () { /* the page works without it */ });
+  }
+
   guardHistory();
   showWait();
   flush();

@@ -212,3 +212,20 @@ def test_full_questionnaire_is_sent_and_the_next_person_gets_an_empty_form(app, 
     page.go_back()
     assert page.url == url and "Cán bộ hướng dẫn" not in page.content()
     assert len(rows(app)) == 1
+
+
+def test_a_reload_without_network_still_shows_the_kiosk_and_queues(app, kiosk):
+    """The service worker (/k/sw.js) answers a reload from its copy when the network is down."""
+    page, context, url, _made = kiosk
+    page.goto(url)
+    wait_for(page, lambda: page.evaluate("!!navigator.serviceWorker.controller"))
+    wait_for(page, lambda: page.evaluate("caches.match(location.pathname).then(hit => !!hit)"))
+    context.set_offline(True)
+    page.reload()
+    tap(page, "Hài lòng")
+    page.locator("#kiosk-thanks").wait_for(state="visible")
+    assert len(page.evaluate(QUEUE)) == 1 and rows(app) == []
+    context.set_offline(False)
+    [row] = wait_for(page, lambda: rows(app))
+    assert row.channel == "kiosk"
+    wait_for(page, lambda: page.evaluate(f"{QUEUE}.length === 0"))
