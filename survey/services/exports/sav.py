@@ -10,8 +10,9 @@ Coding, written into the file's labels:
 - a multiple-choice question becomes one 0/1 variable per option (``improve_e1`` …);
 - free text stays a string.
 
-pyreadstat needs the whole table in memory (a pandas DataFrame), so this format is read into
-memory once; the raw CSV is the streamed format for very large campaigns.
+pyreadstat needs the whole table in memory (a pandas DataFrame): numbers are gathered in
+float64 blocks (8 bytes a cell, ~0.4 GB for 1,000,000 responses of ``sipas-counter``), text in
+lists; the raw CSV is the streamed format for very large campaigns.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from ...questionnaires import NOT_APPLICABLE_LABEL, Item, Questionnaire
 from .raw import NA, Column, iter_rows, raw_export
 
 NA_CODE = 99
+BLOCK = 50_000
 MAX_LABEL_BYTES = 250
 
 
@@ -35,14 +39,26 @@ def write_sav(campaign, fh, *, options, viewer, progress) -> int:
     export = raw_export(campaign, viewer=viewer, include_flagged=options.include_flagged)
     total = max(export.count(), 1)
     layout = _layout(export.columns, export.questionnaire)
-    data: dict[str, list] = {name: [] for name, *_ in layout}
+    blocks: list[dict] = []  # numbers in float64 blocks of BLOCK rows: 8 bytes a cell
+    block = _new_block(layout)
+    n = filled = 0
     for n, row in enumerate(iter_rows(export), 1):
         for name, k, convert, *_ in layout:
-            data[name].append(convert(row[k]))
+            value = convert(row[k])
+            column = block[name]
+            if isinstance(column, list):
+                column.append(value)
+            elif value is not None:
+                column[filled] = value
+        filled += 1
+        if filled == BLOCK:
+            blocks.append(block)
+            block, filled = _new_block(layout), 0
         if n % 5000 == 0:
             progress(0.9 * n / total, f"{n:,} / {total:,}")
-    frame = pd.DataFrame({name: pd.Series(values, dtype=dtype)
-                          for (name, _, _, dtype, *_), values in zip(layout, data.values(), strict=True)})
+    blocks.append({name: col[:filled] for name, col in block.items()})
+    frame = pd.DataFrame({name: pd.Series(_joined([b[name] for b in blocks]), dtype=dtype)
+                          for name, _, _, dtype, *_ in layout})
     labels = {name: _clip(label) for name, _, _, _, label, _ in layout}
     values = {name: v for name, *_, v in layout if v}
     missing = {name: [NA_CODE] for name, *_, v in layout if v and NA_CODE in v}
@@ -55,6 +71,19 @@ def write_sav(campaign, fh, *, options, viewer, progress) -> int:
             shutil.copyfileobj(src, fh)
     progress(1.0, f"{len(frame):,} / {total:,}")
     return len(frame)
+
+
+def _new_block(layout: list[tuple]) -> dict:
+    """Empty columns for BLOCK rows: NaN-filled float64 arrays, lists for strings."""
+    return {name: (np.full(BLOCK, np.nan) if dtype == "float64" else [])
+            for name, _, _, dtype, *_ in layout}
+
+
+def _joined(parts: list) -> np.ndarray | list:
+    """One column from its blocks."""
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    return [v for part in parts for v in part]
 
 
 def _layout(columns: tuple[Column, ...], q: Questionnaire) -> list[tuple]:

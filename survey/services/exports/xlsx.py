@@ -28,6 +28,7 @@ from .report_data import (
     value,
 )
 
+EXCEL_ROWS = 1_048_575  # rows below the header in one sheet
 HEAD_FONT = Font(bold=True, color="FFFFFF")
 HEAD_FILL = PatternFill("solid", fgColor="0B4F8A")
 GREY_FONT = Font(color="808080")
@@ -262,6 +263,10 @@ def _raw(book, export, progress) -> int:
     sheet = _sheet(book, "Dữ liệu thô", headers)
     text_cols = {k for k, c in enumerate(export.columns) if c.kind == "text"}
     total = max(export.count(), 1)
+    if total > EXCEL_ROWS:
+        sheet.append([_cell(sheet, f"{total:,} phiếu: nhiều hơn số dòng Excel cho phép "
+                                   f"({EXCEL_ROWS:,}); hãy dùng tệp dữ liệu thô CSV.")])
+        return 0
     n = 0
     for n, row in enumerate(iter_rows(export), 1):
         sheet.append([neutralise_cell(v) if k in text_cols and v is not None else v
