@@ -334,6 +334,24 @@ def test_concurrent_resends_of_one_uuid_store_one_response(app, tap):
     assert len(stored(app)) == 1 and blocked_total(app, tap["entry"]) == 0
 
 
+def test_concurrent_blocked_presses_are_all_counted(app, tap):
+    """Blocked presses are an upsert (``ON CONFLICT DO UPDATE blocked = blocked + n``): reports
+    arriving together on the same day's row lose nothing."""
+    barrier = threading.Barrier(4)
+
+    def go():
+        c = app.test_client()
+        barrier.wait()
+        assert send(c, tap["code"], [], sent=NOW_MS, blocked=[NOW_MS - 1_000] * 5).status_code == 200
+
+    threads = [threading.Thread(target=go) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert blocked_total(app, tap["entry"]) == 20
+
+
 # --- staff ------------------------------------------------------------------------------------
 
 @pytest.fixture
