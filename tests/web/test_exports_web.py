@@ -183,3 +183,27 @@ def test_purge_deletes_old_files_and_keeps_the_jobs(app, world):
     assert not path.exists()
     assert client.get(state["download"]).status_code == 303  # back to the page: no file
     assert client.get(f"/admin/exports/{job_id}").get_json()["status"] == "done"
+
+
+def test_a_running_job_keeps_its_heartbeat_while_it_computes(app, world, monkeypatch):
+    from survey.services.exports import jobs
+    monkeypatch.setattr(jobs, "PULSE_SECONDS", 0.05)
+    slow = jobs.write_export
+    beats = []
+
+    def slow_export(*args, **kwargs):  # a long silent step, e.g. computing a large report
+        for _ in range(3):
+            time.sleep(0.2)
+            beats.append(db.session.scalar(select(ExportJob.heartbeat_at)))
+            db.session.rollback()
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "write_export", slow_export)
+    with app.app_context():
+        user = db.session.scalar(select(User).filter_by(username="noivu"))
+        campaign = db.session.get(Campaign, world["campaign"])
+        job = jobs.create_job(campaign, "csv", jobs.ExportOptions(), user)
+        db.session.commit()
+        assert jobs.run_job(job.id) is True
+        assert db.session.get(ExportJob, job.id).status == "done"
+    assert len(set(beats)) == 3  # refreshed while nothing reported progress

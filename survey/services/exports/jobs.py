@@ -30,6 +30,7 @@ from ..scope import Narrowed
 from . import FORMATS, ExportError, ExportOptions, check_options, write_export
 
 STALE = timedelta(minutes=2)  # a running job without a heartbeat this long is taken over
+PULSE_SECONDS = 20.0  # heartbeat of a running job, independent of its progress
 BEAT_SECONDS = 1.0
 NAMES = {"csv": "du-lieu-tho", "xlsx": "bao-cao", "sav": "du-lieu-spss", "pdf": "bao-cao"}
 
@@ -135,6 +136,10 @@ def run_job(job_id: int) -> bool:
     name = f"{campaign.code}-{job.id}-{int(time.time())}{FORMATS[job.format][0]}"
     path = export_dir() / name
     beat = _Heartbeat(job_id)
+    stop = threading.Event()
+    pulse = threading.Thread(target=_pulse, args=(current_app._get_current_object(), job_id,
+                                                  worker, stop), daemon=True)
+    pulse.start()
     try:
         rows = write_export(job.format, campaign, path, options=ExportOptions.from_dict(job.options),
                             viewer=viewer, progress=beat)
@@ -143,9 +148,26 @@ def run_job(job_id: int) -> bool:
         _finish(job_id, status="failed", message=_failure(exc))
         current_app.logger.exception("export job %s failed", job_id)
         return True
+    finally:
+        stop.set()
+        pulse.join()
     _finish(job_id, status="done", progress=1.0, file_name=name, size=path.stat().st_size,
             rows=rows, message=None)
     return True
+
+
+def _pulse(app: Flask, job_id: int, worker: str, stop: threading.Event) -> None:
+    """Keep the heartbeat fresh while this process works on the job, even in long silent steps
+    (computing a report): a job goes stale only when its process is gone."""
+    with app.app_context():
+        try:
+            while not stop.wait(PULSE_SECONDS):
+                db.session.execute(update(ExportJob).where(
+                    ExportJob.id == job_id, ExportJob.worker == worker,
+                    ExportJob.status == "running").values(heartbeat_at=utcnow()))
+                db.session.commit()
+        finally:
+            db.session.remove()
 
 
 def _viewer(job: ExportJob):
