@@ -101,12 +101,13 @@ def entry():
     serial = request.args.get("serial", "")
     if not serial.strip():
         return render_template("paper/entry.html", form=None, serial="")
+    form = None
     try:
         form = find_form(serial, current_user)
         refuse_if_done(form, _actor())
     except PaperError as exc:
         return render_template("paper/entry.html", form=None, serial=normalise_serial(serial),
-                               serial_error=exc.translated(_)), 404
+                               serial_error=exc.translated(_), found=form), 404
     return _entry_page(form)
 
 

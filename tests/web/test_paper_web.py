@@ -76,6 +76,8 @@ def test_entry_screen_stores_once_and_refuses_the_same_serial_again(app, client)
     assert "Mỗi phiếu chỉ được nhập một lần; không có gì thay đổi." in again.get_data(as_text=True)
     reopened = client.get(f"/staff/paper/entry?serial={serial}")
     assert reopened.status_code == 404 and "đã được nhập" in reopened.get_data(as_text=True)
+    detail = client.get(re.search(r'href="(/staff/paper/forms/\d+)"', reopened.get_data(as_text=True))[1])
+    assert detail.status_code == 200 and "Đã nhập" in detail.get_data(as_text=True)
     with app.app_context():
         assert _state() == before
 
