@@ -32,6 +32,8 @@ from .entry_points import CODE_ALPHABET, new_code
 from .questionnaires import publish_questionnaire
 
 CAMPAIGN_CODE = "sadec-2026"
+# Share of respondents naming each element for improvement (results: priority matrix).
+WISHES = (("e1", 0.25), ("e2", 0.45), ("e3", 0.2), ("e4", 0.15), ("e5", 0.3))
 # (code, name, level, counters, monthly transactions, satisfaction level)
 UNITS = [
     ("SD-P1", "Phường 1", "ward", ["Quầy 1", "Quầy 2"], 620, 0.90),
@@ -189,12 +191,27 @@ def _responses(rng, q, version, campaign, plan, total: int) -> None:
                 rating = int(rng.choice([4, 5], p=[0.55, 0.45]) if rng.random() < p
                              else rng.choice([1, 2, 3], p=[0.1, 0.25, 0.65]))
                 answer_rows.append(_row(rid, code, rating=rating, scale_points=5))
+    answer_rows += _wishes(len(response_rows))
     ids = db.session.scalars(
         insert(Response).returning(Response.id, sort_by_parameter_order=True), response_rows
     ).all()
     for row in answer_rows:
         row["response_id"] = ids[row["response_id"]]
     db.session.execute(insert(Answer), answer_rows)
+
+
+def _wishes(n: int) -> list[dict]:
+    """"Which element should improve most" (multi-choice) for ~60 % of the responses.
+
+    Drawn from a generator of its own, so adding it changed none of the other demo answers.
+    """
+    rng = np.random.default_rng(n)
+    rows = []
+    for rid in range(n):
+        if rng.random() < 0.6:
+            chosen = [e for e, p in WISHES if rng.random() < p] or ["e2"]
+            rows.append(_row(rid, "improve", choices=chosen))
+    return rows
 
 
 def _row(response_id: int, code: str, **values) -> dict:

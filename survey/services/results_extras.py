@@ -117,9 +117,10 @@ class ImprovementShare:
 
 def weighting_options(campaign: Campaign, margins: Mapping | None) -> tuple[Weighting, ...]:
     """The three weightings with their formulas and whether this campaign's data allow them."""
-    design_note = _design_problem(campaign)
+    counts = _unit_counts(campaign)
+    design_note = _design_problem(campaign, counts)
     has_pop = design_note is None
-    has_margins = bool(margins) or bool(population_margins(campaign))
+    has_margins = bool(margins) or bool(population_margins(campaign, list(counts)))
     return (
         Weighting("unweighted", "Không gia quyền", "Unweighted",
                   "Mỗi phiếu hợp lệ có trọng số như nhau; kết quả là tỷ lệ trên tổng số phiếu.",
@@ -153,16 +154,19 @@ def weighting_options(campaign: Campaign, margins: Mapping | None) -> tuple[Weig
     )
 
 
-def _design_problem(campaign: Campaign) -> tuple[str, str] | None:
-    """Why design weights cannot be used (Vietnamese, English), or None when they can.
-
-    Every unit with included responses needs transactions N_h ≥ n_h over the campaign's
-    months (one index-only count per unit, so the page knows before the long pass).
-    """
-    counts = dict(db.session.execute(
+def _unit_counts(campaign: Campaign) -> dict[int, int]:
+    """Included responses per unit id (an index-only count, before the long pass)."""
+    return dict(db.session.execute(
         select(Response.unit_id, func.count()).where(Response.campaign_id == campaign.id,
                                                      Response.excluded.is_(False))
         .group_by(Response.unit_id)).all())
+
+
+def _design_problem(campaign: Campaign, counts: dict[int, int]) -> tuple[str, str] | None:
+    """Why design weights cannot be used (Vietnamese, English), or None when they can.
+
+    Every unit with included responses needs transactions N_h ≥ n_h over the campaign's months.
+    """
     if not counts:
         return None
     pops = _populations(campaign, list(counts))
@@ -200,14 +204,18 @@ def _populations(campaign: Campaign, unit_ids: list[int] | None = None) -> dict[
     return {u: float(t) for u, t in rows if t}
 
 
-def population_margins(campaign: Campaign) -> dict[str, dict[str, float]]:
-    """Raking margins from the population data: transactions per procedure field, or {}."""
+def population_margins(campaign: Campaign, unit_ids: list[int] | None = None
+                       ) -> dict[str, dict[str, float]]:
+    """Raking margins from the population data: transactions per procedure field, or {}.
+
+    Summed over the units with included responses (``unit_ids``) and the campaign's months.
+    """
+    units = list(_unit_counts(campaign)) if unit_ids is None else unit_ids
     rows = db.session.execute(
         select(ProcedureField.code, func.sum(PopulationCount.transactions))
         .join(ProcedureField, ProcedureField.id == PopulationCount.field_id)
         .where(PopulationCount.month >= campaign.starts_on.replace(day=1),
-               PopulationCount.month <= campaign.ends_on,
-               PopulationCount.unit_id.in_(_campaign_units(campaign)))
+               PopulationCount.month <= campaign.ends_on, PopulationCount.unit_id.in_(units))
         .group_by(ProcedureField.code))
     fields = {code: float(total) for code, total in rows if total}
     return {"field": fields} if fields else {}
