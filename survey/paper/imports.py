@@ -19,6 +19,8 @@ from ..services.paper_import import BASE_COLUMNS, import_paper
 from ..services.scope import campaign_in_scope, get_in_scope
 from .views import MANAGERS, _actor, bp
 
+WEB_MAX_ROWS = 2000  # ~10 s of storing in one request; larger files with `sipas paper import`
+
 
 class PaperImportForm(FlaskForm):
     """The campaign, the file, and whether serials SIPAS did not print are accepted."""
@@ -60,7 +62,8 @@ def import_file():
     upload = form.file.data
     try:
         summary = import_paper(upload.read(), upload.filename or "", campaign=campaign, user=current_user,
-                               actor=_actor(), allow_new_serials=form.new_serials.data)
+                               actor=_actor(), allow_new_serials=form.new_serials.data,
+                               max_rows=WEB_MAX_ROWS)
     except ImportRejected as exc:
         db.session.rollback()
         return _page(form, exc.errors, 422)

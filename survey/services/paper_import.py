@@ -66,11 +66,19 @@ def columns_for(q) -> list[Column]:
 
 
 def import_paper(data: bytes, filename: str, *, campaign: Campaign, user: User | None, actor: Actor,
-                 allow_new_serials: bool = False) -> PaperImportSummary:
-    """Validate the whole file, then store every row as a paper response; raise ImportRejected."""
+                 allow_new_serials: bool = False, max_rows: int | None = None) -> PaperImportSummary:
+    """Validate the whole file, then store every row as a paper response; raise ImportRejected.
+
+    ``max_rows`` bounds what one web request stores (each row is a response); the command line
+    has no bound beyond the import framework's.
+    """
     q = questionnaire_of(campaign.questionnaire_version)
     columns = columns_for(q)
     rows, errors = load(data, filename, columns)
+    if max_rows is not None and len(rows) > max_rows:
+        raise ImportRejected([RowError(0, None, _l("Tệp có %(rows)s dòng, trang web nhập tối đa %(n)s; "
+                                                   "hãy chia tệp hoặc dùng lệnh sipas paper import."),
+                                       {"rows": len(rows), "n": max_rows})])
     errors += _unknown_item_columns(data, filename, q)
     units = {u.code: u for u in db.session.scalars(select(Unit))}
     allowed = subtree_ids(user)

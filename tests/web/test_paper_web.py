@@ -178,3 +178,23 @@ def test_cli_prints_and_imports(app, runner, tmp_path):
     assert stored.exit_code == 0 and "imported 2 paper forms" in stored.output
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Response)) == 2
+
+
+def test_import_page_bounds_the_rows_one_request_stores(app, client, monkeypatch):
+    import survey.paper.imports
+    monkeypatch.setattr(survey.paper.imports, "WEB_MAX_ROWS", 1)
+    with app.app_context():
+        w = paper_world()
+        batch = create_batch(campaign=w["campaign"], unit=w["ward"], counter=None, count=2,
+                             double_entry=False, actor=w["a"])
+        db.session.commit()
+        s1, s2 = _serials(batch.id)
+        campaign_id = w["campaign"].id
+    login(client, "lanh.dao")
+    token = token_of(client.get("/staff/paper/import").get_data(as_text=True))
+    data = f"unit,serial,overall\nP1,{s1},4\nP1,{s2},5\n".encode()
+    refused = client.post("/staff/paper/import", data={"csrf_token": token, "campaign_id": campaign_id,
+                                                       "file": (io.BytesIO(data), "phieu.csv")})
+    assert refused.status_code == 422 and "trang web nhập tối đa 1" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Response)) == 0
