@@ -11,8 +11,10 @@ import math
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from sqlalchemy import select
+
 from ...extensions import db
-from ...models import Campaign
+from ...models import Campaign, Response
 from ..results import ResultsError, unit_codes, unit_populations
 from ..results_tables import CampaignResults, Row, campaign_results
 from ..scope import visible_unit_ids
@@ -49,6 +51,10 @@ def report_data(campaign: Campaign, options: ExportOptions, viewer=None) -> Repo
     visible = None
     if viewer is not None:
         visible = set(db.session.scalars(visible_unit_ids(viewer)).all())
+        surveyed = set(db.session.scalars(select(Response.unit_id).distinct().where(
+            Response.campaign_id == campaign.id)).all())
+        if surveyed <= visible:
+            visible = None  # the viewer sees every unit of the campaign: no scope to state
     try:
         results = campaign_results(
             campaign.id, weighting=options.weighting,
@@ -59,7 +65,7 @@ def report_data(campaign: Campaign, options: ExportOptions, viewer=None) -> Repo
     if not results.ok:
         raise ExportError(results.error)
     return ReportData(campaign, results, options, _weights(campaign, results),
-                      scoped=viewer is not None and getattr(viewer, "role", "") != "admin")
+                      scoped=visible is not None)
 
 
 def _weights(campaign: Campaign, results: CampaignResults) -> tuple[WeightRow, ...]:
