@@ -134,13 +134,14 @@ def _postmaster(url: str) -> int | None:
         return None
     from sqlalchemy import create_engine, text
     engine = create_engine(url)
-    with engine.connect() as conn:
-        backend = conn.execute(text("SELECT pg_backend_pid()")).scalar()
-    engine.dispose()
     try:
-        stat = Path(f"/proc/{backend}/stat").read_text()
+        with engine.connect() as conn:  # read while the backend lives
+            backend = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            stat = Path(f"/proc/{backend}/stat").read_text()
     except OSError:
         return None  # another machine
+    finally:
+        engine.dispose()
     return int(stat[stat.rindex(")") + 2:].split()[1])
 
 
