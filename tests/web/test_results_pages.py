@@ -116,3 +116,10 @@ def test_results_index_lists_campaigns_in_scope(client, world):
     html = client.get("/admin/results").get_data(as_text=True)
     assert f"/admin/campaigns/{world['campaign']}/results" in html
     assert 'href="/admin/results"' in html  # the nav link
+
+
+def test_english_page(client, world):
+    login(client, "noivu")
+    html = client.get(_url(world, "?lang=en&weighting=design")).get_data(as_text=True)
+    assert "Weighting in use: Design-weighted (by transactions)" in html
+    assert "Ranking of units" in html and "By unit" in html
