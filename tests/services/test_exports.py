@@ -233,3 +233,44 @@ def test_results_export_analyze_input_is_the_raw_csv(app, demo, tmp_path):
     assert size == len(buffer.getvalue()) and buffer.getvalue() == path.read_bytes()
     table = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
     assert table and not [r for r in table if r["flags"]]  # flagged responses left out
+
+
+def test_comparison_sheet_equals_the_results_service(app, demo, tmp_path):
+    import numpy as np
+
+    from survey.models import EntryPoint
+    from survey.questionnaires import load_questionnaire
+    from survey.services.demo import _responses
+    with app.app_context():
+        now = db.session.get(Campaign, demo)
+        earlier = Campaign(code="sadec-2025", name="Khảo sát SIPAS Sa Đéc năm 2025",
+                           questionnaire_version_id=now.questionnaire_version_id,
+                           starts_on=now.starts_on.replace(year=2025),
+                           ends_on=now.ends_on.replace(year=2025), weighting="equal")
+        db.session.add(earlier)
+        db.session.flush()
+        plan = [(e, 1, 0.7) for e in db.session.scalars(
+            select(EntryPoint).filter_by(campaign_id=demo, kind="static"))]
+        _responses(np.random.default_rng(5), load_questionnaire("sipas-counter"),
+                   now.questionnaire_version, earlier, plan, 400)
+        db.session.commit()
+        earlier_id = earlier.id
+        service = campaign_results(demo, weighting="unweighted", compare_to=earlier_id)
+    path = tmp_path / "report.xlsx"
+    _export(app, demo, "xlsx", path, weighting="unweighted", compare_to=earlier_id)
+    rows = [r for r in _sheet_rows(load_workbook(path, read_only=True), "So sánh kỳ trước")
+            if r.get("Mã chỉ số")]  # the note under the table names the earlier campaign
+    want = {(r.domain, r.indicator, r.kind): r for r in service.comparison.rows}
+    overall = [r for r in rows if r["Đơn vị"] == "Chung"]
+    assert overall and len(rows) == len(want)
+    for row in overall:
+        match = [w for (d, i, _), w in want.items() if d == "" and i == row["Mã chỉ số"]
+                 and _close(row["Chênh lệch Δ"], w.delta)]
+        assert match, row
+        assert _close(row["Giá trị p"], match[0].p_value)
+        assert row["Có ý nghĩa (p < 0,05)"] == ("Có" if match[0].p_value < 0.05 else "Không")
+    pdf = tmp_path / "report.pdf"
+    _export(app, demo, "pdf", pdf, weighting="unweighted", compare_to=earlier_id)
+    import pypdf
+    text = "\n".join(p.extract_text() for p in pypdf.PdfReader(str(pdf)).pages)
+    assert "So sánh với kỳ trước: Khảo sát SIPAS Sa Đéc năm 2025" in text

@@ -16,6 +16,14 @@ OFFICE = {"viewport": {"width": 1366, "height": 768}, "locale": "vi-VN",
           "timezone_id": "Asia/Ho_Chi_Minh", "accept_downloads": True}
 
 
+def _serious(page) -> list[tuple[str, str]]:
+    """axe-core violations of impact serious or critical (axe is bundled: no network)."""
+    from axe_playwright_python.sync_playwright import Axe
+    results = Axe().run(page)
+    return [(v["id"], v["impact"]) for v in results.response["violations"]
+            if v["impact"] in ("serious", "critical")]
+
+
 def test_exports_download_from_the_page(app, world, tmp_path):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
     with live_server(app) as base, sync_playwright() as playwright:
@@ -33,6 +41,7 @@ def test_exports_download_from_the_page(app, world, tmp_path):  # noqa: F811
         page.locator("button[type=submit]").click()
         page.wait_for_url(f"{base}/admin/")
         page.goto(f"{base}/admin/campaigns/{world['campaign']}/exports")
+        assert _serious(page) == []
         page.get_by_label("Trọng số").select_option("unweighted")
         page.get_by_role("button", name="Tạo tệp: Báo cáo Excel (.xlsx)").click()
         link = page.locator("tr.job .job-download a")
@@ -43,6 +52,7 @@ def test_exports_download_from_the_page(app, world, tmp_path):  # noqa: F811
         report = tmp_path / info.value.suggested_filename
         info.value.save_as(report)
         assert report.name == "dot-1-bao-cao.xlsx" and report.read_bytes().startswith(b"PK")
+        assert _serious(page) == []  # with the job list and its progress bar
         with page.expect_download() as info:
             page.get_by_role("link", name="Tải ngay dữ liệu thô CSV").click()
         raw = tmp_path / info.value.suggested_filename
