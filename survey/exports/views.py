@@ -62,9 +62,11 @@ def campaign_exports(campaign_id: int):
         .order_by(Campaign.starts_on.desc())).all()
     users = dict(db.session.execute(select(User.id, User.username).where(
         User.id.in_([j.user_id for j in jobs if j.user_id]))).all())
+    results_url = (url_for("results.campaign", campaign_id=campaign.id)
+                   if "results.campaign" in current_app.view_functions else None)
     return render_template("exports/campaign.html", campaign=campaign, jobs=jobs, users=users,
                            earlier=earlier, defaults=default_options(campaign),
-                           direct_max=_direct_max())
+                           direct_max=_direct_max(), results_url=results_url)
 
 
 @bp.post("/campaigns/<int:campaign_id>/exports")
