@@ -12,7 +12,16 @@ Typical use::
 """
 
 from .compare import Difference, RankInterval, difference, domain_difference, rank_intervals
-from .counts import CellCounts, CountsAccumulator, analyse_counts, counts_from_values, weighted_sums
+from .counts import (
+    CellCounts,
+    CountsAccumulator,
+    RespondentVectors,
+    analyse_counts,
+    counts_from_values,
+    counts_from_vectors,
+    respondent_vectors,
+    weighted_sums,
+)
 from .design import (
     Calibration,
     Design,
@@ -51,7 +60,8 @@ from .variance import stratified_covariance, stratum_contribution
 
 __all__ = [
     "CI_METHODS", "Block", "Breakdown", "Calibration", "CellCounts", "CellSums",
-    "CountsAccumulator", "Criterion", "Design", "Difference", "DomainBlock", "Estimate", "Group",
+    "CountsAccumulator", "Criterion", "RespondentVectors", "counts_from_vectors",
+    "respondent_vectors", "Design", "Difference", "DomainBlock", "Estimate", "Group",
     "IndexTree", "Layout", "Margin", "RakingError", "RankInterval", "Report", "Stat", "TreeValues",
     "analyse", "analyse_counts", "answer_sets", "block_covariance", "cell_sums", "clopper_pearson",
     "compute_block", "confidence_interval", "counts_from_values", "criterion_values",

@@ -20,8 +20,8 @@ from .estimates import DomainBlock, Estimate, Report, _records, report_settings
 from .sums import CellSums, Layout
 from .tree import IndexTree, score_answered
 
-__all__ = ["CellCounts", "CountsAccumulator", "analyse_counts", "counts_from_values",
-           "weighted_sums"]
+__all__ = ["CellCounts", "CountsAccumulator", "RespondentVectors", "analyse_counts",
+           "counts_from_values", "counts_from_vectors", "respondent_vectors", "weighted_sums"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,14 +172,28 @@ def counts_from_values(tree: IndexTree, values: np.ndarray, key: np.ndarray,
     Integer-valued sums are exact in float64 below 2**53, so counts from chunks add up to the
     counts of the whole, whatever the chunking.
     """
+    return counts_from_vectors(respondent_vectors(tree, values, sets), key)
+
+
+@dataclass(frozen=True, eq=False)
+class RespondentVectors:
+    """Per-respondent rows the counts add up: ``v = [y | r]``, mean-score answers, answer sets.
+
+    Computed once per chunk of respondents and shared by every breakdown's grouping
+    (:func:`counts_from_vectors`).
+    """
+
+    v: np.ndarray
+    xm: np.ndarray
+    anyset: np.ndarray
+
+
+def respondent_vectors(tree: IndexTree, values: np.ndarray,
+                       sets: np.ndarray | None = None) -> RespondentVectors:
+    """Scores ``y``, answered flags ``r``, raw mean-score answers and answer-set flags."""
     sets = answer_sets(tree) if sets is None else sets
     layout = Layout.for_tree(tree)
     k_count = len(tree.criteria)
-    keep = np.flatnonzero(key >= 0)
-    keys, cell = np.unique(key[keep], return_inverse=True)
-    values = values[keep]
-    order = np.argsort(cell, kind="stable")
-    cell, values = cell[order], values[order]
     answered = ~np.isnan(values)
     x = np.where(answered, values, 0.0)
     v = np.empty((values.shape[0], 2 * k_count))
@@ -187,7 +201,19 @@ def counts_from_values(tree: IndexTree, values: np.ndarray, key: np.ndarray,
         v[:, k] = score_answered(x[:, k], crit) * answered[:, k]
     v[:, k_count:] = answered
     xm = x[:, list(layout.mean_of)]
-    anyset = (answered.astype(float) @ sets.T.astype(float)) > 0
+    anyset = ((answered.astype(float) @ sets.T.astype(float)) > 0).astype(float)
+    return RespondentVectors(v, xm, anyset)
+
+
+def counts_from_vectors(vectors: RespondentVectors, key: np.ndarray
+                        ) -> tuple[np.ndarray, CellCounts]:
+    """:func:`counts_from_values` from precomputed :class:`RespondentVectors`."""
+    keep = np.flatnonzero(key >= 0)
+    keys, cell = np.unique(key[keep], return_inverse=True)
+    order = keep[np.argsort(cell, kind="stable")]
+    cell = np.sort(cell, kind="stable")
+    v, xm, anyset = vectors.v[order], vectors.xm[order], vectors.anyset[order]
+    k_count = v.shape[1] // 2
     n_cells = keys.shape[0]
     n = np.bincount(cell, minlength=n_cells)
     starts = np.concatenate([[0], np.cumsum(n)])
@@ -199,8 +225,7 @@ def counts_from_values(tree: IndexTree, values: np.ndarray, key: np.ndarray,
     first = starts[:-1]  # rows are sorted by cell and every cell has one: segment sums
     return keys, CellCounts(zeros, zeros.copy(), n.astype(np.int64),
                             _segment_sums(v, first), gram, _segment_sums(xm, first),
-                            _segment_sums(xm * xm, first),
-                            _segment_sums(anyset.astype(float), first))
+                            _segment_sums(xm * xm, first), _segment_sums(anyset, first))
 
 
 def _segment_sums(rows: np.ndarray, first: np.ndarray) -> np.ndarray:
