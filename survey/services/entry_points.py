@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload
 from ..extensions import db
 from ..models import Campaign, EntryPoint, QuestionnaireVersion
 from ..models.base import utcnow
+from . import direct
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 # No 0/O, 1/I/L: codes are typed from paper as well as scanned.
@@ -150,7 +151,13 @@ def load_entry_point(code: str) -> EntryView:
     code = normalise_code(code)
     if not code or len(code) > 16:
         raise EntryPointUnavailable("unknown")
-    row = db.session.execute(_entry_statement(), {"code": code}).mappings().first()
+    stmt = _entry_statement()
+    cursor = direct.execute(stmt, {"code": code})
+    if cursor is not None:  # PostgreSQL
+        found = cursor.fetchone()
+        row = dict(zip(direct.columns(stmt), found, strict=True)) if found is not None else None
+    else:
+        row = db.session.execute(stmt, {"code": code}).mappings().first()
     if row is None:
         raise EntryPointUnavailable("unknown")
     values = {name: row[f"e_{name}"] for name in _ENTRY_COLUMNS}

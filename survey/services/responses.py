@@ -29,6 +29,7 @@ from ..extensions import db
 from ..models import Answer, EntryPoint, ProcedureField, QuestionnaireVersion, Response
 from ..models.base import utcnow
 from ..questionnaires import NOT_APPLICABLE, Questionnaire
+from . import direct
 from .entry_points import CODE_ALPHABET, EntryPointUnavailable, check_open
 from .integrity import Signals, Thresholds, assess, flag_earlier
 
@@ -140,7 +141,8 @@ def _insert_row(values: dict, field_id, answer_rows: list[dict]) -> tuple[int, i
         params.update(_answer_arrays(answer_rows))
     for _attempt in range(5):
         params["receipt"] = _receipt()
-        row = db.session.execute(stmt, params).first()
+        cursor = direct.execute(stmt, params)
+        row = cursor.fetchone() if cursor is not None else db.session.execute(stmt, params).first()
         if row is not None:
             return row[0], row[1], params["receipt"], with_answers
         if db.session.scalar(select(Response.id).filter_by(

@@ -22,6 +22,7 @@ from ..extensions import db
 from ..models import EntryPoint, Response, ScanCount
 from ..models.api_key import SCAN_SHARDS
 from ..models.base import utcnow
+from . import direct
 from .entry_points import LOCAL
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,9 @@ def record_scan(entry_point_id: int, now: datetime | None = None) -> None:
     values = {"entry_point_id": entry_point_id, "day": day,
               "shard": random.randrange(SCAN_SHARDS), "scans": 1}
     try:
-        db.session.execute(_upsert(db.session.get_bind().dialect.name), values)
+        stmt = _upsert(db.session.get_bind().dialect.name)
+        if direct.execute(stmt, values) is None:  # not PostgreSQL
+            db.session.execute(stmt, values)
     except SQLAlchemyError:
         db.session.rollback()
         log.exception("scan of entry point %s not counted", entry_point_id)
