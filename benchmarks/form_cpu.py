@@ -9,9 +9,10 @@ answers with its token, each from a new browser) through Flask's test client and
 process's CPU time (``time.process_time``) around each request: no sockets, no other processes,
 so the figure is steady on a busy machine. Best of three rounds (``--rounds``); with a
 PostgreSQL on this machine, the CPU its processes spent per submission (mean of the rounds) is
-printed too (autovacuum and the like included, so give it a server of its own). The same loop against
-``benchmarks/_ceiling_app.py`` is printed for scale. ``--profile`` prints a cProfile listing
-(``PROFILE_FILTER=regex`` narrows it to matching functions, ``PROFILE_SORT=tottime`` sorts it).
+printed too (autovacuum and the like included, so give it a server of its own). The same loop
+against ``benchmarks/_ceiling_app.py`` is printed for scale. ``--profile`` prints a cProfile
+listing (``PROFILE_FILTER=regex`` narrows it to matching functions, ``PROFILE_SORT=tottime``
+sorts it, ``PROFILE_DUMP=file`` keeps it).
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def main() -> int:
         for _ in range(args.n):
             submission(app.test_client())
         profile.disable()
+        if os.environ.get("PROFILE_DUMP"):
+            profile.dump_stats(os.environ["PROFILE_DUMP"])
         stats = pstats.Stats(profile).sort_stats(os.environ.get("PROFILE_SORT", "cumulative"))
         stats.print_stats(os.environ.get("PROFILE_FILTER", ""), 50)
         return 0

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, abort, current_app, make_response, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from ..extensions import db
 from ..models import QuestionnaireVersion
@@ -153,18 +154,86 @@ def _render_form(entry, answers, errors, status, notice=None, raw=None, submissi
     if entry.field and "field" in q.items and "field" not in answers:
         answers["field"] = [entry.field.code]  # the QR says which field; the citizen may change it
     lang = str(get_locale())
-    html = render_template(
-        "public/form.html", entry=entry, q=q, version=version, answers=answers, errors=errors,
-        notice=notice, token=token, submission=submission, lang=lang,
-        questions_html=_fresh_questions(q, version, lang, answers) if not errors else None,
-        na_label=NOT_APPLICABLE_LABEL, returned=raw is not None,
-        other_lang_url=url_for("public.form", code=entry.code, lang="en" if lang == "vi" else "vi"),
-    )
+    if raw is None and not errors and notice is None and not set(answers) - {"field"}:
+        html = _fresh_page(entry, q, version, lang, answers, token, submission)
+    else:
+        html = _page(entry, q, version, lang, answers, errors, notice, token, submission,
+                     _fresh_questions(q, version, lang, answers) if not errors else None,
+                     returned=raw is not None)
     resp = make_response(html, status)
     resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax", httponly=True)
     resp.headers["Cache-Control"] = "no-store"
     device.ensure_device_cookie(resp)
     return resp
+
+
+def _page(entry, q, version, lang, answers, errors, notice, token, submission, questions_html,
+          returned=False) -> str:
+    """The whole form page from its template."""
+    return render_template(
+        "public/form.html", entry=entry, q=q, version=version, answers=answers, errors=errors,
+        notice=notice, token=token, submission=submission, lang=lang,
+        questions_html=questions_html, na_label=NOT_APPLICABLE_LABEL, returned=returned,
+        other_lang_url=url_for("public.form", code=entry.code, lang="en" if lang == "vi" else "vi"),
+    )
+
+
+# Stand-ins rendered into a cached page where a request's own values go (private-use
+# characters: no code, name, token or UUID contains them; the code's also appear URL-quoted).
+_SLOTS = {"code": "\ue000code\ue000", "unit": "\ue000unit\ue000", "counter": "\ue000counter\ue000",
+          "token": "\ue000token\ue000", "submission": "\ue000submission\ue000"}
+_SLOT = re.compile("|".join(re.escape(v) for v in [*_SLOTS.values(), quote(_SLOTS["code"])]))
+_PAGES: dict[tuple, list] = {}
+_PAGES_MAX = 256
+
+
+class _Named:
+    """A stand-in unit or counter: only its name is shown."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+class _StandIn:
+    """A stand-in entry point for a cached page: what form.html reads of an entry."""
+
+    def __init__(self, entry):
+        self.code = _SLOTS["code"]
+        self.unit = _Named(_SLOTS["unit"])
+        self.counter = _Named(_SLOTS["counter"]) if entry.counter is not None else None
+
+
+def _fresh_page(entry, q, version, lang: str, answers: dict, token: str, submission: str) -> str:
+    """A fresh form page: rendered once per (version, language, preselected field, with or
+    without a counter, URL prefix) and process with stand-ins, then each request's code, names,
+    token and submission UUID are put in their places (names HTML-escaped, as the template
+    would). Byte for byte the page :func:`_page` renders (tests/web/test_form_hot_path.py)."""
+    key = (version.id, q.content_hash, lang, tuple(answers.get("field", ())), entry.counter is not None,
+           request.script_root)
+    parts = _PAGES.get(key)
+    if parts is None:
+        html = _page(_StandIn(entry), q, version, lang, answers, {}, None, _SLOTS["token"],
+                     _SLOTS["submission"], _fresh_questions(q, version, lang, answers))
+        parts = _split(html)
+        if len(_PAGES) >= _PAGES_MAX:
+            _PAGES.clear()
+        _PAGES[key] = parts
+    values = {"code": entry.code, "unit": str(escape(entry.unit.name)),
+              "counter": str(escape(entry.counter.name)) if entry.counter is not None else "",
+              "token": str(escape(token)), "submission": str(escape(submission))}
+    return "".join(values[part[1]] if isinstance(part, tuple) else part for part in parts)
+
+
+def _split(html: str) -> list:
+    """The page as literal strings and ``("slot", name)`` places."""
+    names = {v: k for k, v in _SLOTS.items()} | {quote(_SLOTS["code"]): "code"}
+    parts: list = []
+    at = 0
+    for found in _SLOT.finditer(html):
+        parts += [html[at:found.start()], ("slot", names[found.group()])]
+        at = found.end()
+    parts.append(html[at:])
+    return parts
 
 
 _QUESTIONS: dict[tuple, Markup] = {}

@@ -204,3 +204,39 @@ def test_flags_worked_out_inside_the_insert_are_those_of_the_separate_count(app)
         flags = [r.flags for r in db.session.scalars(select(Response).order_by(Response.id))]
         assert all("burst_entry" in f and "too_fast" in f for f in flags), flags  # earlier ones too
         assert "staff_session" in flags[4] and "burst_device" in flags[4], flags
+
+
+def test_the_cached_fresh_page_is_byte_for_byte_the_rendered_page(app):
+    """A fresh form page comes from a per-process copy with each request's code, names, token
+    and submission put in; it is exactly what the template renders, whatever the names hold."""
+    from survey.models import Counter, Unit
+    from survey.public import views
+
+    with app.app_context():
+        entry = make_campaign()
+        other = make_campaign(code="OTHERCODE")
+        unit = db.session.get(Unit, entry.unit_id)
+        unit.name = 'Phường <Bến "Thành"> & Cô Giang'
+        field = ProcedureField(code="land", name="Đất đai")
+        db.session.add(field)
+        db.session.flush()
+        db.session.get(EntryPoint, other.id).field_id = field.id
+        db.session.get(EntryPoint, other.id).counter_id = None
+        db.session.get(Counter, entry.counter_id).name = "Quầy <1> & 'Một'"
+        db.session.commit()
+        for code in ("TESTCODE", "OTHERCODE"):
+            for lang in ("vi", "en"):
+                with app.test_request_context(f"/s/{code}?lang={lang}"):
+                    found = load_entry_point(code)
+                    q = views.questionnaire_of(found.campaign.questionnaire_version)
+                    answers = {"field": ["land"]} if found.field else {}
+                    cached = views._fresh_page(found, q, found.campaign.questionnaire_version, lang,
+                                               answers, "tok.EN-x_1", "0b6f6c1e-0000-4000-8000-000000000001")
+                    rendered = views._page(found, q, found.campaign.questionnaire_version, lang, answers,
+                                           {}, None, "tok.EN-x_1", "0b6f6c1e-0000-4000-8000-000000000001",
+                                           views._fresh_questions(q, found.campaign.questionnaire_version,
+                                                                  lang, answers))
+                    assert cached == rendered, (code, lang)
+                    assert "\ue000" not in cached and f'action="/s/{code}?lang={lang}"' in cached
+        page = app.test_client().get("/s/TESTCODE").get_data(as_text=True)
+        assert "Phường &lt;Bến &#34;Thành&#34;&gt; &amp; Cô Giang" in page and "Quầy &lt;1&gt;" in page
