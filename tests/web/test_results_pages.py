@@ -123,3 +123,9 @@ def test_english_page(client, world):
     html = client.get(_url(world, "?lang=en&weighting=design")).get_data(as_text=True)
     assert "Weighting in use: Design-weighted (by transactions)" in html
     assert "Ranking of units" in html and "By unit" in html
+
+
+def test_papi_compatible_intervals_are_labelled(client, world):
+    login(client, "noivu")
+    html = client.get(_url(world, "?papi=1")).get_data(as_text=True)
+    assert "Khoảng ±1,645·SE (kiểu PAPI)" in html and 'id="papi" name="papi" value="1" checked' in html
