@@ -18,9 +18,18 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 SALT = "sipas-public-form"
 
 
+_SERIALIZERS: dict[str, URLSafeTimedSerializer] = {}
+
+
 def _serializer() -> URLSafeTimedSerializer:
-    """Serializer keyed by the app secret."""
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+    """Serializer keyed by the app secret (built once per secret: it holds no other state)."""
+    secret = current_app.config["SECRET_KEY"]
+    found = _SERIALIZERS.get(secret)
+    if found is None:
+        if len(_SERIALIZERS) > 8:  # tests make apps with many secrets
+            _SERIALIZERS.clear()
+        found = _SERIALIZERS[secret] = URLSafeTimedSerializer(secret, salt=SALT)
+    return found
 
 
 def issue(code: str) -> tuple[str, str]:

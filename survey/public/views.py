@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, make_response, render_template, request, url_for
 from flask_babel import get_locale
@@ -178,13 +178,38 @@ def _page(entry, q, version, lang, answers, errors, notice, token, submission, q
     )
 
 
-# Stand-ins rendered into a cached page where a request's own values go (private-use
-# characters: no code, name, token or UUID contains them; the code's also appear URL-quoted).
-_SLOTS = {"code": "\ue000code\ue000", "unit": "\ue000unit\ue000", "counter": "\ue000counter\ue000",
-          "token": "\ue000token\ue000", "submission": "\ue000submission\ue000"}
-_SLOT = re.compile("|".join(re.escape(v) for v in [*_SLOTS.values(), quote(_SLOTS["code"])]))
+# Cached pages: rendered once with stand-ins where a request's own values go, "\ue000name\ue000"
+# (private-use characters: no code, name, token or number contains them; in a URL they appear
+# quoted), then split into literal parts and named places filled in per request.
+_SLOT = re.compile("\ue000([a-z_]+)\ue000|%EE%80%80([a-z_]+)%EE%80%80")
 _PAGES: dict[tuple, list] = {}
 _PAGES_MAX = 256
+
+
+def _slot(name: str) -> str:
+    """The stand-in for the value ``name``."""
+    return f"\ue000{name}\ue000"
+
+
+def _cached(key: tuple, render) -> list:
+    """The page ``render()`` makes with stand-ins, split once per ``key`` and process."""
+    parts = _PAGES.get(key)
+    if parts is None:
+        html = render()
+        parts, at = [], 0
+        for found in _SLOT.finditer(html):
+            parts += [html[at:found.start()], (found.group(1) or found.group(2),)]
+            at = found.end()
+        parts.append(html[at:])
+        if len(_PAGES) >= _PAGES_MAX:
+            _PAGES.clear()
+        _PAGES[key] = parts
+    return parts
+
+
+def _fill(parts: list, values: dict[str, str]) -> str:
+    """A cached page with this request's values (already HTML-escaped) in their places."""
+    return "".join(values[part[0]] if isinstance(part, tuple) else part for part in parts)
 
 
 class _Named:
@@ -195,45 +220,27 @@ class _Named:
 
 
 class _StandIn:
-    """A stand-in entry point for a cached page: what form.html reads of an entry."""
+    """A stand-in entry point for a cached page: what the public templates read of an entry."""
 
     def __init__(self, entry):
-        self.code = _SLOTS["code"]
-        self.unit = _Named(_SLOTS["unit"])
-        self.counter = _Named(_SLOTS["counter"]) if entry.counter is not None else None
+        self.code = _slot("code")
+        self.unit = _Named(_slot("unit"))
+        self.counter = _Named(_slot("counter")) if entry.counter is not None else None
 
 
 def _fresh_page(entry, q, version, lang: str, answers: dict, token: str, submission: str) -> str:
     """A fresh form page: rendered once per (version, language, preselected field, with or
     without a counter, URL prefix) and process with stand-ins, then each request's code, names,
-    token and submission UUID are put in their places (names HTML-escaped, as the template
-    would). Byte for byte the page :func:`_page` renders (tests/web/test_form_hot_path.py)."""
-    key = (version.id, q.content_hash, lang, tuple(answers.get("field", ())), entry.counter is not None,
-           request.script_root)
-    parts = _PAGES.get(key)
-    if parts is None:
-        html = _page(_StandIn(entry), q, version, lang, answers, {}, None, _SLOTS["token"],
-                     _SLOTS["submission"], _fresh_questions(q, version, lang, answers))
-        parts = _split(html)
-        if len(_PAGES) >= _PAGES_MAX:
-            _PAGES.clear()
-        _PAGES[key] = parts
-    values = {"code": entry.code, "unit": str(escape(entry.unit.name)),
-              "counter": str(escape(entry.counter.name)) if entry.counter is not None else "",
-              "token": str(escape(token)), "submission": str(escape(submission))}
-    return "".join(values[part[1]] if isinstance(part, tuple) else part for part in parts)
-
-
-def _split(html: str) -> list:
-    """The page as literal strings and ``("slot", name)`` places."""
-    names = {v: k for k, v in _SLOTS.items()} | {quote(_SLOTS["code"]): "code"}
-    parts: list = []
-    at = 0
-    for found in _SLOT.finditer(html):
-        parts += [html[at:found.start()], ("slot", names[found.group()])]
-        at = found.end()
-    parts.append(html[at:])
-    return parts
+    token and submission UUID are put in their places (HTML-escaped, as the template would).
+    Byte for byte the page :func:`_page` renders (tests/web/test_form_hot_path.py)."""
+    key = ("form", version.id, q.content_hash, lang, tuple(answers.get("field", ())),
+           entry.counter is not None, request.script_root)
+    parts = _cached(key, lambda: _page(_StandIn(entry), q, version, lang, answers, {}, None,
+                                       _slot("token"), _slot("submission"),
+                                       _fresh_questions(q, version, lang, answers)))
+    return _fill(parts, {"code": entry.code, "unit": str(escape(entry.unit.name)),
+                         "counter": str(escape(entry.counter.name)) if entry.counter is not None else "",
+                         "token": str(escape(token)), "submission": str(escape(submission))})
 
 
 _QUESTIONS: dict[tuple, Markup] = {}
@@ -264,11 +271,35 @@ def _as_lists(answers: dict) -> dict[str, list[str]]:
 
 
 def _receipt(entry, response, answered: int | None = None):
-    """The thank-you page with the receipt number (``answered``: known when just stored)."""
-    q = questionnaire_of(entry.campaign.questionnaire_version)
-    resp = make_response(render_template(
-        "public/receipt.html", entry=entry, q=q, response=response,
-        answered=len(answers_of(response)) if answered is None else answered, lang=str(get_locale()),
-    ))
+    """The thank-you page with the receipt number (``answered``: known when just stored).
+
+    Rendered once per (version, language, URL prefix) and process with stand-ins, like a fresh
+    form page; byte for byte what :func:`_receipt_page` renders.
+    """
+    version = entry.campaign.questionnaire_version
+    q = questionnaire_of(version)
+    answered = len(answers_of(response)) if answered is None else answered
+    lang = str(get_locale())
+    key = ("receipt", version.id, q.content_hash, lang, request.script_root)
+    parts = _cached(key, lambda: _receipt_page(
+        _StandIn(entry), q, _slot("submission"), _slot("receipt"), _slot("answered"), _slot("time"), lang))
+    resp = make_response(_fill(parts, {
+        "submission": str(escape(response.submission_uuid)),
+        "receipt": str(escape(_receipt_number(response.receipt))), "answered": str(int(answered)),
+        "unit": str(escape(entry.unit.name)),
+        "time": str(escape(current_app.jinja_env.filters["local_time"](response.submitted_at)))}))
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+def _receipt_number(receipt: str) -> str:
+    """A receipt as the citizen reads it: XXXX-XXXX."""
+    return f"{receipt[:4]}-{receipt[4:]}"
+
+
+def _receipt_page(entry, q, submission: str, receipt_number: str, answered, submitted: str,
+                  lang: str) -> str:
+    """The thank-you page from its template."""
+    return render_template("public/receipt.html", entry=entry, q=q, submission=submission,
+                           receipt_number=receipt_number, answered=answered, submitted=submitted,
+                           lang=lang)

@@ -209,6 +209,8 @@ def test_flags_worked_out_inside_the_insert_are_those_of_the_separate_count(app)
 def test_the_cached_fresh_page_is_byte_for_byte_the_rendered_page(app):
     """A fresh form page comes from a per-process copy with each request's code, names, token
     and submission put in; it is exactly what the template renders, whatever the names hold."""
+    from flask_babel import refresh
+
     from survey.models import Counter, Unit
     from survey.public import views
 
@@ -227,6 +229,7 @@ def test_the_cached_fresh_page_is_byte_for_byte_the_rendered_page(app):
         for code in ("TESTCODE", "OTHERCODE"):
             for lang in ("vi", "en"):
                 with app.test_request_context(f"/s/{code}?lang={lang}"):
+                    refresh()  # the locale is kept per app context, which outlives this request's
                     found = load_entry_point(code)
                     q = views.questionnaire_of(found.campaign.questionnaire_version)
                     answers = {"field": ["land"]} if found.field else {}
@@ -240,3 +243,32 @@ def test_the_cached_fresh_page_is_byte_for_byte_the_rendered_page(app):
                     assert "\ue000" not in cached and f'action="/s/{code}?lang={lang}"' in cached
         page = app.test_client().get("/s/TESTCODE").get_data(as_text=True)
         assert "Phường &lt;Bến &#34;Thành&#34;&gt; &amp; Cô Giang" in page and "Quầy &lt;1&gt;" in page
+
+
+def test_the_cached_thank_you_page_is_byte_for_byte_the_rendered_page(app, client):
+    from flask import current_app
+    from flask_babel import refresh
+
+    from survey.models import Unit
+    from survey.public import views
+
+    with app.app_context():
+        entry = make_campaign()
+        db.session.get(Unit, entry.unit_id).name = "Phường <Tân Định> & \"Đa Kao\""
+        db.session.commit()
+    page = client.get("/s/TESTCODE").get_data(as_text=True)
+    sent = client.post("/s/TESTCODE", data={**GOOD, "token": form_token(page)}).get_data(as_text=True)
+    assert "Phường &lt;Tân Định&gt; &amp; &#34;Đa Kao&#34;" in sent and receipt(sent)
+    with app.app_context():
+        stored = db.session.scalar(select(Response))
+        for lang in ("vi", "en"):
+            with app.test_request_context(f"/s/TESTCODE?lang={lang}"):
+                refresh()  # the locale is kept per app context, which outlives this request's
+                found = load_entry_point("TESTCODE")
+                q = views.questionnaire_of(found.campaign.questionnaire_version)
+                cached = views._receipt(found, stored, 5).get_data(as_text=True)
+                rendered = views._receipt_page(
+                    found, q, stored.submission_uuid, f"{stored.receipt[:4]}-{stored.receipt[4:]}", 5,
+                    current_app.jinja_env.filters["local_time"](stored.submitted_at), lang)
+                assert cached == rendered and "\ue000" not in cached, lang
+                assert f'data-submission="{stored.submission_uuid}"' in cached
