@@ -64,11 +64,14 @@ def report_from_sums(scope: Scope, *, weighting: str, breakdowns: Sequence[tuple
     if method == "sql":
         if db.engine.dialect.name != "postgresql":
             raise ResultsError("SQL-side sums need PostgreSQL; use method='stream'")
-        raw = _sql_cells(scope, pivot, groupings)
+        compute = lambda: _sql_cells(scope, pivot, groupings)  # noqa: E731
     elif method == "stream":
-        raw = _stream_cells(scope, pivot, groupings)
+        compute = lambda: _stream_cells(scope, pivot, groupings)  # noqa: E731
     else:
         raise ResultsError(f"unknown method {method!r}")
+    from .results_cache import cached_cells
+
+    raw = cached_cells(scope, method, pivot.variables, groupings, compute)
     return _finish(scope, weighting, breakdowns, raw, ci_method, level, papi_intervals)
 
 

@@ -225,6 +225,8 @@ def test_charts_are_safe_svg_with_vietnamese_and_png(app, demo):
 def test_sqlite_pass_split_over_two_connections_gives_the_same_report(app, monkeypatch):
     if app.config["BACKEND"] != "sqlite":
         pytest.skip("the split pass is the SQLite path")
+    from survey.services import results_cache
+    monkeypatch.setattr(results_cache, "cached_cells", lambda *args: args[-1]())  # no reuse
     with app.app_context():
         campaign = seed_campaign()
         one = campaign_report(campaign.id, weighting="design", by=["unit", "field", "sex"])
@@ -261,3 +263,25 @@ def _later_campaign(earlier: Campaign) -> int:
                                       scale_points=5))
     db.session.commit()
     return later.id
+
+
+def test_counts_are_reused_until_the_included_responses_change(app, monkeypatch):
+    from survey.services import aggregate_sums
+
+    def no_pass(*args, **kwargs):
+        raise AssertionError("the sums were formed again")
+
+    with app.app_context():
+        campaign = seed_campaign()
+        first = campaign_report(campaign.id, weighting="design", by=["unit", "field"])
+        monkeypatch.setattr(aggregate_sums, "_stream_cells", no_pass)
+        monkeypatch.setattr(aggregate_sums, "_sql_cells", no_pass)
+        again = campaign_report(campaign.id, weighting="unweighted", by=["unit", "field"])
+        assert again.find("sipas").n == first.find("sipas").n  # same responses, new weights
+        assert again.find("sipas").estimate != first.find("sipas").estimate
+        response = db.session.scalar(select(Response).where(
+            Response.campaign_id == campaign.id, Response.excluded.is_(False)))
+        response.excluded, response.exclusion_reason = True, "thử"
+        db.session.commit()
+        with pytest.raises(AssertionError, match="formed again"):
+            campaign_report(campaign.id, weighting="design", by=["unit", "field"])

@@ -1,0 +1,72 @@
+"""Per-cell counts of a campaign kept in the instance folder until its responses change.
+
+A results page at 1,000,000 responses spends ~10 s forming the per-cell sums; switching the
+weighting, the CI method, the indicator shown or the unit of the element profile needs the
+same sums again (weights are applied afterwards, see :mod:`analysis.counts`).  The sums are
+stored in ``instance/results-cache`` under a key made of the campaign (id, code, creation
+time), the questionnaire version's hash, the breakdowns, the method and a fingerprint of the
+included responses: their number, the sum, lowest and highest of their ids.  Answers can never
+change (database triggers) and responses only gain or lose the "excluded" mark or flags, which
+change that fingerprint; so a stored entry is used only for exactly the responses it was made
+from.  Files are written whole and renamed; a campaign keeps its latest entry per breakdown set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from ..extensions import db
+from ..models import Response
+from .results import Scope
+
+VERSION = 1  # bump when the stored counts change shape or meaning
+
+
+def cached_cells(scope: Scope, method: str, variables: Sequence[str],
+                 groupings: Sequence[tuple[str, ...]], compute: Callable[[], dict]) -> dict:
+    """The stored counts for exactly these responses, or ``compute()`` them and store them."""
+    folder = Path(current_app.instance_path) / "results-cache"
+    shape = repr((VERSION, method, tuple(variables), tuple(groupings), scope.include_flagged,
+                  scope.campaign.code, str(scope.campaign.created_at), str(db.engine.url),
+                  scope.campaign.questionnaire_version.content_hash))
+    family = hashlib.sha256(shape.encode()).hexdigest()[:16]
+    key = hashlib.sha256((shape + repr(_fingerprint(scope))).encode()).hexdigest()[:24]
+    path = folder / f"{scope.campaign.id}-{family}-{key}.pickle"
+    try:
+        with path.open("rb") as fh:
+            return pickle.load(fh)  # written by this function only, in the instance folder
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError):
+        pass
+    raw = compute()
+    _store(folder, path, raw, f"{scope.campaign.id}-{family}-")
+    return raw
+
+
+def _fingerprint(scope: Scope) -> tuple:
+    """Number, id sum and id range of the included responses (one index-only query)."""
+    row = db.session.execute(select(func.count(), func.sum(Response.id), func.min(Response.id),
+                                    func.max(Response.id)).where(*scope.filters())).one()
+    return tuple(int(v or 0) for v in row)
+
+
+def _store(folder: Path, path: Path, raw: dict, prefix: str) -> None:
+    """Write ``raw`` atomically; drop older entries of the same campaign and breakdowns."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".part-")
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(raw, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+        for old in folder.glob(f"{prefix}*.pickle"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError:
+        current_app.logger.warning("results cache: could not write %s", path)
