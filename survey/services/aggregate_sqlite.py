@@ -34,7 +34,7 @@ from ..extensions import db
 from ..models import Response
 from .results import ResultsError, Scope
 
-BATCH = 50_000
+BATCH = 100_000
 SLOT_MAX = (1 << 63) - 1
 LABEL_BASE = 1 << 24
 SPLIT_ABOVE = 200_000  # responses; smaller campaigns are read in one pass
