@@ -134,10 +134,17 @@ class Generator:
 
     def _bad_token(self):
         token = self.rng.choice([
-            "", "x", "null", self.token()[:-3] + "abc", self.token("OTHERCOD"), "A" * 5000,
+            "", "x", "null", self._tampered(), self.token("OTHERCOD"), "A" * 5000,
             self.token() + ".", json.dumps({"u": "1", "c": self.code}), self.rng.choice(INJECTIONS)])
         fields = {**self.answers(), "token": token} if token else self.answers()
         return "bad_token", "POST", self._body(fields), False
+
+    def _tampered(self) -> str:
+        """A token with one signature character changed. Not its last one: base64 ignores that
+        character's low bits, so "…abd" → "…abc" can be the same signature (a valid token)."""
+        token = self.token()
+        at = len(token) - 5
+        return token[:at] + ("B" if token[at] == "A" else "A") + token[at + 1:]
 
     def _content_type(self):
         payload = {"token": self.token(), "c1_1": "5"}
