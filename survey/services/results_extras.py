@@ -1,39 +1,32 @@
-"""Parts of the results bundle beyond one report: weighting choices, comparison, ranking.
+"""Parts of the results bundle beyond one report: weighting choices, names, comparison.
 
 Used by :mod:`survey.services.results_tables`; every number comes from
-:func:`survey.services.results.campaign_report`, :func:`analysis.difference` and
-:func:`analysis.rank_intervals`.  The one figure computed here is the point share of
-respondents who want an element improved (for the priority matrix), a weighted ratio of
-counts grouped in SQL.
+:func:`survey.services.results.campaign_report` and :func:`analysis.difference`.  Ranking and
+the wish-for-improvement shares: :mod:`survey.services.results_ranking`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import func, select
 
-from analysis import Report, difference, rank_intervals
+from analysis import Report, difference
 
 from ..extensions import db
 from ..models import (
-    Answer,
     Campaign,
-    CampaignUnit,
     PopulationCount,
     ProcedureField,
     QuestionnaireVersion,
     Response,
     Unit,
 )
-from .results import ResultsError, campaign_report, flagged
+from .results import ResultsError, campaign_report
 
 SIGNIFICANCE = 0.05
-GROUPS = (("Cao", "High"), ("Trung bình cao", "Upper middle"),
-          ("Trung bình thấp", "Lower middle"), ("Thấp", "Low"))
 
 
 @dataclass(frozen=True)
@@ -86,33 +79,6 @@ class Comparison:
     method_en: str = ("Δ = this period − earlier period; independent samples: SE = √(SE₁² + "
                       "SE₂²); 95 % interval and p-value from t with the smaller df; "
                       "“significant” when p < 0.05.")
-
-
-@dataclass(frozen=True)
-class RankRow:
-    """A unit's rank on the root index, its rank interval and quartile group if allowed."""
-
-    unit: str
-    label: dict[str, str]
-    estimate: float
-    rank: int
-    rank_low: int
-    rank_high: int
-    of: int
-    group: str | None
-    group_en: str | None
-    flag: str | None
-
-
-@dataclass(frozen=True)
-class ImprovementShare:
-    """Share (percent) of respondents who want an element improved, beside its index."""
-
-    indicator: str
-    label: dict[str, str]
-    share: float
-    n_answered: int
-    satisfaction: float | None
 
 
 def weighting_options(campaign: Campaign, margins: Mapping | None) -> tuple[Weighting, ...]:
@@ -169,7 +135,7 @@ def _design_problem(campaign: Campaign, counts: dict[int, int]) -> tuple[str, st
     """
     if not counts:
         return None
-    pops = _populations(campaign, list(counts))
+    pops = populations(campaign, list(counts))
     codes = dict(db.session.execute(select(Unit.id, Unit.code)
                                     .where(Unit.id.in_(list(counts)))).all())
     missing = sorted(codes[u] for u in counts if u not in pops)
@@ -187,19 +153,13 @@ def _design_problem(campaign: Campaign, counts: dict[int, int]) -> tuple[str, st
     return None
 
 
-def _campaign_units(campaign: Campaign):
-    """SELECT of the campaign's unit ids."""
-    return select(CampaignUnit.unit_id).where(CampaignUnit.campaign_id == campaign.id)
-
-
-def _populations(campaign: Campaign, unit_ids: list[int] | None = None) -> dict[int, float]:
-    """N_h over the campaign's months, summed as ``results.unit_populations`` does."""
-    units = _campaign_units(campaign) if unit_ids is None else unit_ids
+def populations(campaign: Campaign, unit_ids: list[int]) -> dict[int, float]:
+    """N_h of ``unit_ids`` over the campaign's months, summed as ``results.unit_populations``."""
     rows = db.session.execute(
         select(PopulationCount.unit_id, func.sum(PopulationCount.transactions))
         .where(PopulationCount.month >= campaign.starts_on.replace(day=1),
                PopulationCount.month <= campaign.ends_on,
-               PopulationCount.unit_id.in_(units))
+               PopulationCount.unit_id.in_(unit_ids))
         .group_by(PopulationCount.unit_id))
     return {u: float(t) for u, t in rows if t}
 
@@ -315,107 +275,44 @@ def _difference_rows(now: Report, before: Report, visible: set[str] | None,
     return tuple(rows)
 
 
-def rank_units(report: Report, root: str | None, names: dict, visible: set[str] | None
-               ) -> tuple[tuple[RankRow, ...], dict[str, str]]:
-    """Units ranked on the root index with 95 % rank intervals; quartile groups if allowed."""
-    units = [e for e in report.estimates if root and len(e.domain) == 1
-             and e.domain[0][0] == "unit" and e.indicator == root and e.kind != "mean"
-             and e.flag != "suppressed" and math.isfinite(e.estimate) and math.isfinite(e.se)]
-    intervals = rank_intervals([e.domain[0][1] for e in units], [e.estimate for e in units],
-                               [e.se for e in units])
-    m = len(intervals)
-    flag_of = {e.domain[0][1]: e.flag for e in units}
-    rows = []
-    for ri in sorted(intervals, key=lambda r: r.rank):
-        if visible is not None and ri.label not in visible:
-            continue
-        group = _quartile(ri.rank_low, m) if m >= 4 else None
-        if group is not None and group != _quartile(ri.rank_high, m):
-            group = None
-        rows.append(RankRow(ri.label, names.get(ri.label, {"vi": ri.label, "en": ri.label}),
-                            ri.estimate, ri.rank, ri.rank_low, ri.rank_high, m,
-                            GROUPS[group][0] if group is not None else None,
-                            GROUPS[group][1] if group is not None else None,
-                            flag_of.get(ri.label)))
-    note = {"vi": (f"{m} đơn vị được xếp hạng theo giá trị ước lượng (1 = cao nhất). Khoảng hạng "
-                   "95 % mô phỏng 10.000 lần từ phân phối lấy mẫu của các ước lượng; nhóm "
-                   "tứ phân vị (Cao / Trung bình cao / Trung bình thấp / Thấp) chỉ ghi khi cả "
-                   "khoảng hạng nằm trong cùng một nhóm, nếu không thì để trống. Đơn vị có số "
-                   "liệu không công bố không được xếp hạng."),
-            "en": (f"{m} units ranked by their estimate (1 = highest). 95 % rank intervals from "
-                   "10,000 draws of the estimates' sampling distribution; a quartile group "
-                   "(High / Upper middle / Lower middle / Low) is given only when the whole rank "
-                   "interval lies in one group, otherwise left empty. Units whose figures are "
-                   "suppressed are not ranked.")}
-    return tuple(rows), note
+def auto_weighting(campaign: Campaign, options: tuple[Weighting, ...]
+                    ) -> tuple[str, dict[str, str] | None]:
+    """The campaign's own weighting if its data allow it, else unweighted with the reason."""
+    own = "unweighted" if campaign.weighting == "equal" else campaign.weighting
+    chosen = next(w for w in options if w.key == own)
+    if chosen.available:
+        return own, None
+    return "unweighted", {
+        "vi": f"Đợt khảo sát đặt cách gia quyền “{chosen.name}” nhưng chưa dùng được: "
+              f"{chosen.note} Đang hiển thị kết quả không gia quyền.",
+        "en": f"The campaign is set to “{chosen.name_en}”, which cannot be used yet: "
+              f"{chosen.note_en} Showing unweighted results."}
 
 
-def _quartile(rank: int, m: int) -> int:
-    """Quartile group (0 = Cao … 3 = Thấp) of a rank among ``m`` units."""
-    return min(3, (rank - 1) * 4 // m)
+def overall_scope(visible_units: Collection[int] | None) -> dict[str, str]:
+    """What the overall figure covers, said plainly."""
+    if visible_units is None:
+        return {"vi": "Chung: tất cả các đơn vị được khảo sát trong đợt.",
+                "en": "Overall: every unit surveyed in the campaign."}
+    return {"vi": "Chung: toàn đợt khảo sát (tất cả các đơn vị được khảo sát, kể cả ngoài phạm vi "
+                  "của bạn), để đối chiếu; bảng theo đơn vị chỉ gồm các đơn vị thuộc phạm vi của "
+                  "bạn.",
+            "en": "Overall: the whole campaign (every surveyed unit, including those outside your "
+                  "scope), for reference; the unit tables list only the units in your scope."}
 
 
-def improvement_shares(campaign: Campaign, questionnaire, report: Report, weighting: str,
-                       include_flagged: bool) -> tuple[ImprovementShare, ...]:
-    """Per element: weighted share choosing it in the "improve most" question, and its index.
-
-    The item is the first multiple-choice question whose option codes name groups of the index
-    tree (``improve`` in ``sipas-counter``).  Share = Σ_h w_h c_hk / Σ_h w_h a_h with a_h the
-    unit's respondents who answered that question and c_hk those choosing element k; w_h as in
-    the report (raked reports use the design weights here).
-    """
-    groups = {e.indicator for e in report.estimates if e.kind == "group"}
-    item = next((i for i in questionnaire.items.values() if i.type == "multiple_choice"
-                 and any(o.code in groups for o in i.options)), None)
-    if item is None:
-        return ()
-    conditions = [Response.campaign_id == campaign.id, Response.excluded.is_(False),
-                  Answer.item_code == item.code, Answer.choices.is_not(None)]
-    if not include_flagged:
-        conditions.append(~flagged())
-    rows = db.session.execute(
-        select(Response.unit_id, cast(Answer.choices, String), func.count())
-        .join(Response, Response.id == Answer.response_id).where(*conditions)
-        .group_by(Response.unit_id, cast(Answer.choices, String)))
-    weight = _unit_weights(campaign, report, weighting)
-    answered: float = 0.0
-    chosen: dict[str, float] = {}
-    counted = 0
-    for unit_id, text, count in rows:
-        w = weight.get(unit_id, 1.0)
-        answered += w * count
-        counted += count
-        for code in set(json.loads(text) if text else []):
-            chosen[code] = chosen.get(code, 0.0) + w * count
-    if not answered:
-        return ()
-    overall = {e.indicator: e for e in report.estimates if not e.domain and e.kind == "group"}
-    out = []
-    for option in item.options:
-        if option.code not in groups:
-            continue
-        est = overall.get(option.code)
-        sat = est.estimate if est is not None and est.flag != "suppressed" else None
-        out.append(ImprovementShare(option.code, dict(option.label),
-                                    100.0 * chosen.get(option.code, 0.0) / answered, counted,
-                                    sat if sat is None or math.isfinite(sat) else None))
-    return tuple(out)
-
-
-def _unit_weights(campaign: Campaign, report: Report, weighting: str) -> dict[int, float]:
-    """w_h per unit id: 1, or N_h / n_h (n_h: the unit's respondents in the report)."""
-    if weighting == "unweighted":
-        return {}
-    pops = _populations(campaign)
-    code_to_id = dict(db.session.execute(select(Unit.code, Unit.id)).all())
-    out = {}
-    n_h: dict[int, int] = {}
-    for est in report.estimates:
-        if len(est.domain) == 1 and est.domain[0][0] == "unit":
-            uid = code_to_id.get(est.domain[0][1])
-            if uid is not None:
-                n_h[uid] = max(n_h.get(uid, 0), est.n)
-    for uid, n in n_h.items():
-        if uid in pops and n:
-            out[uid] = pops[uid] / n
-    return out
+def explain(message: str) -> tuple[str, str]:
+    """A report error in Vietnamese (and English) that says what to do."""
+    if message.startswith("no transaction counts"):
+        units = message.split("unit(s) ", 1)[-1].split(" in the campaign", 1)[0]
+        return (f"Chưa có số hồ sơ đã trả kết quả của đơn vị {units} trong thời gian khảo sát, "
+                "nên không tính được trọng số thiết kế. Hãy nhập số hồ sơ (mục Số hồ sơ) hoặc "
+                "chọn “Không gia quyền”.", message)
+    if message.startswith("population smaller"):
+        return ("Số hồ sơ đã trả kết quả của một số đơn vị nhỏ hơn số phiếu: "
+                + message.split(": ", 1)[-1] + ". Hãy kiểm tra số hồ sơ đã nhập.", message)
+    if "no included response" in message:
+        return ("Đợt khảo sát chưa có phiếu hợp lệ nào để tính kết quả.", message)
+    if "needed for raking" in message or message.startswith("raking"):
+        return ("Không hiệu chỉnh theo biên (raking) được: " + message, message)
+    return ("Không tính được kết quả: " + message, message)

@@ -58,17 +58,17 @@ from ..models import Campaign
 from .results import ResultsError, campaign_report
 from .results_extras import (
     Comparison,
-    ImprovementShare,
-    RankRow,
     Weighting,
+    auto_weighting,
     comparable_campaigns,
     compare_reports,
     domain_names,
-    improvement_shares,
+    explain,
+    overall_scope,
     population_margins,
-    rank_units,
     weighting_options,
 )
+from .results_ranking import ImprovementShare, RankRow, improvement_shares, rank_units
 
 __all__ = ["CampaignResults", "Comparison", "ImprovementShare", "Indicator", "RankRow", "Row",
            "Table", "TrendPoint", "Weighting", "campaign_results", "comparable_campaigns"]
@@ -253,7 +253,7 @@ def campaign_results(campaign_id: int, *, weighting: str = "unweighted",
     options = weighting_options(campaign, margins)
     note = None
     if weighting == "auto":
-        weighting, note = _auto_weighting(campaign, options)
+        weighting, note = auto_weighting(campaign, options)
     chosen = next((w for w in options if w.key == weighting), None)
     if chosen is None:
         raise ResultsError("weighting must be one of auto, unweighted, design, raked")
@@ -262,7 +262,7 @@ def campaign_results(campaign_id: int, *, weighting: str = "unweighted",
                 questionnaire=f"{questionnaire.id} v{questionnaire.version}",
                 root=tree.root, indicators=_indicators(tree, questionnaire),
                 weighting=chosen, weightings=options,
-                overall_scope=_overall_scope(visible_units), weighting_note=note,
+                overall_scope=overall_scope(visible_units), weighting_note=note,
                 comparable=comparable_campaigns(campaign, visible_campaigns))
     if not chosen.available:
         return CampaignResults(settings={}, error=chosen.note, error_en=chosen.note_en, **base)
@@ -274,7 +274,7 @@ def campaign_results(campaign_id: int, *, weighting: str = "unweighted",
                                  margins=use_margins, ci_method=ci,
                                  papi_intervals=papi_compatible)
     except ResultsError as exc:
-        vi, en = _explain(str(exc))
+        vi, en = explain(str(exc))
         return CampaignResults(settings={}, error=vi, error_en=en, **base)
     names = domain_names(questionnaire, items)
     visible = _visible_codes(report, visible_units)
@@ -296,20 +296,6 @@ def campaign_results(campaign_id: int, *, weighting: str = "unweighted",
         tables=tables, comparison=comparison, ranking=ranking, ranking_note=note,
         improvement=improvement_shares(campaign, questionnaire, report, weighting,
                                        include_flagged), **base)
-
-
-def _auto_weighting(campaign: Campaign, options: tuple[Weighting, ...]
-                    ) -> tuple[str, dict[str, str] | None]:
-    """The campaign's own weighting if its data allow it, else unweighted with the reason."""
-    own = "unweighted" if campaign.weighting == "equal" else campaign.weighting
-    chosen = next(w for w in options if w.key == own)
-    if chosen.available:
-        return own, None
-    return "unweighted", {
-        "vi": f"Đợt khảo sát đặt cách gia quyền “{chosen.name}” nhưng chưa dùng được: "
-              f"{chosen.note} Đang hiển thị kết quả không gia quyền.",
-        "en": f"The campaign is set to “{chosen.name_en}”, which cannot be used yet: "
-              f"{chosen.note_en} Showing unweighted results."}
 
 
 def _trend(campaign: Campaign, overall: tuple[Row, ...], cache: dict[int, Report],
@@ -366,18 +352,6 @@ def _demographic_items(questionnaire, wanted: Collection[str] | None) -> list[st
     items = [code for code, item in questionnaire.items.items()
              if item.demographic and item.type == "single_choice"]
     return [c for c in items if wanted is None or c in wanted]
-
-
-def _overall_scope(visible_units: Collection[int] | None) -> dict[str, str]:
-    """What the overall figure covers, said plainly."""
-    if visible_units is None:
-        return {"vi": "Chung: tất cả các đơn vị được khảo sát trong đợt.",
-                "en": "Overall: every unit surveyed in the campaign."}
-    return {"vi": "Chung: toàn đợt khảo sát (tất cả các đơn vị được khảo sát, kể cả ngoài phạm vi "
-                  "của bạn), để đối chiếu; bảng theo đơn vị chỉ gồm các đơn vị thuộc phạm vi của "
-                  "bạn.",
-            "en": "Overall: the whole campaign (every surveyed unit, including those outside your "
-                  "scope), for reference; the unit tables list only the units in your scope."}
 
 
 def _visible_codes(report: Report, visible_units: Collection[int] | None) -> set[str] | None:
@@ -439,20 +413,3 @@ def _row(est: Estimate, label: dict[str, str]) -> Row:
     return Row(est.indicator, est.kind, domain, label or {"vi": "Chung", "en": "Overall"},
                *numbers, est.n, est.n_answered, None if hidden else _num(est.n_eff),
                None if hidden else _num(est.deff), est.df, est.flag)
-
-
-def _explain(message: str) -> tuple[str, str]:
-    """A report error in Vietnamese (and English) that says what to do."""
-    if message.startswith("no transaction counts"):
-        units = message.split("unit(s) ", 1)[-1].split(" in the campaign", 1)[0]
-        return (f"Chưa có số hồ sơ đã trả kết quả của đơn vị {units} trong thời gian khảo sát, "
-                "nên không tính được trọng số thiết kế. Hãy nhập số hồ sơ (mục Số hồ sơ) hoặc "
-                "chọn “Không gia quyền”.", message)
-    if message.startswith("population smaller"):
-        return ("Số hồ sơ đã trả kết quả của một số đơn vị nhỏ hơn số phiếu: "
-                + message.split(": ", 1)[-1] + ". Hãy kiểm tra số hồ sơ đã nhập.", message)
-    if "no included response" in message:
-        return ("Đợt khảo sát chưa có phiếu hợp lệ nào để tính kết quả.", message)
-    if "needed for raking" in message or message.startswith("raking"):
-        return ("Không hiệu chỉnh theo biên (raking) được: " + message, message)
-    return ("Không tính được kết quả: " + message, message)
