@@ -166,7 +166,8 @@ def unit_bars(results, indicator: str | None = None, lang: str = "vi") -> Chart:
         if overall is not None and overall.estimate is not None:
             ax.axvline(overall.estimate, color=RED, linestyle="--", linewidth=1.2,
                        label=f"{_t('overall', lang)} {number(overall.estimate, lang)}")
-            ax.legend(loc="lower right", fontsize=8, frameon=False)
+            ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8,
+                      frameon=False)
         ax.set_yticks(y, [_short(_label(r.label, lang)) + (" *" if r.greyed else "")
                           for r in rows], fontsize=8)
         ax.set_xlim(*_axis_range(ind))
@@ -219,7 +220,8 @@ def element_profile(results, unit: str, lang: str = "vi") -> Chart:
         ax.legend(handles=[Patch(color=BLUE, label=_short(name, 40)),
                            Line2D([], [], marker="D", color=RED, linestyle="none",
                                   label=_t("overall", lang))],
-                  loc="lower right", fontsize=8, frameon=False)
+                  loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8,
+                  frameon=False)
         ind0 = pairs[0][0]
         ax.set_xlim(*_axis_range(ind0))
         ax.tick_params(axis="x", labelsize=8)
