@@ -272,3 +272,26 @@ def test_the_cached_thank_you_page_is_byte_for_byte_the_rendered_page(app, clien
                     current_app.jinja_env.filters["local_time"](stored.submitted_at), lang)
                 assert cached == rendered and "\ue000" not in cached, lang
                 assert f'data-submission="{stored.submission_uuid}"' in cached
+
+
+def test_direct_statements_share_the_session_transaction_and_raise_sqlalchemy_errors(app):
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import DataError
+
+    from survey.models import Unit
+
+    with app.app_context():
+        postgres = db.engine.dialect.name == "postgresql"
+        db.session.add(Unit(code="NEW", name="Phường Mới", level="ward"))  # pending: flushed first
+        cursor = direct.execute(select(Unit.id).where(Unit.code == "NEW"), {})
+        if not postgres:
+            assert cursor is None  # other databases: Session.execute
+            return
+        assert cursor.fetchone() is not None
+        db.session.rollback()  # the same transaction: the unit is gone
+        assert db.session.scalar(select(Unit.id).where(Unit.code == "NEW")) is None
+        with pytest.raises(DataError):
+            direct.execute(text("SELECT 1 / 0"), {})
+        db.session.rollback()
+        assert direct.execute(text("SELECT 2"), {}).fetchone()[0] == 2
