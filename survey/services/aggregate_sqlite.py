@@ -28,7 +28,13 @@ import numpy as np
 from sqlalchemy import func, select
 from threadpoolctl import threadpool_limits
 
-from analysis import CountsAccumulator, answer_sets, counts_from_vectors, respondent_vectors
+from analysis import (
+    CellCounts,
+    CountsAccumulator,
+    answer_sets,
+    counts_from_vectors,
+    respondent_vectors,
+)
 
 from ..extensions import db
 from ..models import Response
@@ -37,6 +43,7 @@ from .results import ResultsError, Scope
 BATCH = 100_000
 SLOT_MAX = (1 << 63) - 1
 LABEL_BASE = 1 << 24
+UNANSWERED = LABEL_BASE - 1  # the carrier breakdown's cell for respondents outside its domains
 SPLIT_ABOVE = 200_000  # responses; smaller campaigns are read in one pass
 BUILTIN = {"field": "r.field_id", "counter": "r.counter_id"}
 
@@ -137,6 +144,9 @@ class _Counts:
         self.groupings = groupings
         self.acc = {g: CountsAccumulator(LABEL_BASE) for g in groupings}
         self.units: set[int] = set()
+        # The overall cells are the sums of one breakdown's cells per unit when that breakdown
+        # also keeps a cell for "not answered": one grouping's counting work saved per batch.
+        self.carrier = next((g for g in groupings if len(g) == 1), None)
 
     def add(self, rows: list[tuple]) -> None:
         """Decode one batch and add its cells to every grouping."""
@@ -151,8 +161,12 @@ class _Counts:
             values[:, k] = np.where(v > 0, v + (0 if crit.binary else 1) - 1, np.nan)
         vectors = respondent_vectors(self.tree, values, self.sets)
         for g in self.groupings:
+            if not g and self.carrier is not None:
+                continue  # derived from the carrier's cells (see overall_and_carrier)
             label = self._label(g, table, slots)
-            if g and not np.any(label >= 0):
+            if g == self.carrier:
+                label = np.where(label >= 0, label, UNANSWERED)
+            elif g and not np.any(label >= 0):
                 continue  # nobody in this batch answered the breakdown's questions
             key = np.where(label >= 0, unit * LABEL_BASE + label, -1)
             keys, counts = counts_from_vectors(vectors, key)
@@ -172,7 +186,7 @@ class _Counts:
                 code = slots[:, p.slot] // p.factor % p.radix - 1
                 radix = p.radix
             label = np.where((label < 0) | (code < 0), -1, label * radix + code)
-        if len(grouping) > 1 and np.any(label >= LABEL_BASE):
+        if np.any(label >= UNANSWERED):
             raise ResultsError("too many crossed categories for one pass")
         return label
 
@@ -211,7 +225,16 @@ def sqlite_cells(scope: Scope, variables: Sequence[str], groupings: list[tuple[s
     with threadpool_limits(limits=1, user_api="blas"):
         _count(session_conn, path, sql, scope, ranges, main, items, groupings)
     out = {}
+    derived = overall_and_carrier(main)
     for g in groupings:
+        if g in derived:
+            counts = derived[g]
+            if counts is None:
+                out[g] = None
+            else:
+                out[g] = RawCells(counts.cell_stratum, [main.decode_label(g, int(d))
+                                                        for d in counts.cell_domain], counts)
+            continue
         if not main.acc[g].parts:
             if not g:
                 raise ResultsError("the campaign has no included response to analyse")
@@ -221,6 +244,29 @@ def sqlite_cells(scope: Scope, variables: Sequence[str], groupings: list[tuple[s
         out[g] = RawCells(counts.cell_stratum,
                           [main.decode_label(g, int(d)) for d in counts.cell_domain], counts)
     return out
+
+
+def overall_and_carrier(main: _Counts) -> dict:
+    """The overall cells (per unit) and the carrier's cells without its "unanswered" ones."""
+    if main.carrier is None:
+        return {}
+    if not main.acc[main.carrier].parts:
+        raise ResultsError("the campaign has no included response to analyse")
+    counts = main.acc[main.carrier].result()  # in key order: grouped by unit
+    units, first = np.unique(counts.cell_stratum, return_index=True)
+    fields = ("n", "total", "gram", "xsum", "xsq", "n_any")
+    summed = {}
+    for name in fields:
+        part = getattr(counts, name)
+        summed[name] = (np.add.reduceat(part, first, axis=0) if part.size
+                        else np.zeros((units.shape[0],) + part.shape[1:], dtype=part.dtype))
+    overall = CellCounts(units, np.zeros(units.shape[0], dtype=np.int64), **summed)
+    keep = counts.cell_domain != UNANSWERED
+    carrier = None
+    if np.any(keep):
+        carrier = CellCounts(counts.cell_stratum[keep], counts.cell_domain[keep],
+                             **{name: getattr(counts, name)[keep] for name in fields})
+    return {(): overall, main.carrier: carrier}
 
 
 def _count(session_conn, path: str | None, sql: str, scope: Scope, ranges: list, main: _Counts,
