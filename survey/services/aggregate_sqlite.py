@@ -40,7 +40,7 @@ from ..extensions import db
 from ..models import Response
 from .results import ResultsError, Scope
 
-BATCH = 100_000
+BATCH = 50_000
 SLOT_MAX = (1 << 63) - 1
 LABEL_BASE = 1 << 24
 UNANSWERED = LABEL_BASE - 1  # the carrier breakdown's cell for respondents outside its domains
