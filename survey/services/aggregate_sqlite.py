@@ -23,8 +23,10 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from flask import current_app
 from sqlalchemy import func, select
 from threadpoolctl import threadpool_limits
 
@@ -285,8 +287,10 @@ def _count(session_conn, path: str | None, sql: str, scope: Scope, ranges: list,
     _run(session_conn, sql, scope, ranges[0], main)
     if helper is not None:
         helper.join()
-        if errors:
-            raise errors[0]
+        if errors:  # e.g. the file could not be opened read-only: count that half here
+            current_app.logger.warning("results pass: helper connection failed (%s)", errors[0])
+            _run(session_conn, sql, scope, ranges[1], main)
+            return
         for g in groupings:
             for keys, counts in other.acc[g].parts:
                 main.acc[g].add(keys, counts)
@@ -310,7 +314,7 @@ def _run_file(path: str, sql: str, scope: Scope, bounds: tuple[int, int], into: 
               errors: list) -> None:
     """The second half on a read-only connection of its own (in a helper thread)."""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=10)
         try:
             _run(conn, sql, scope, bounds, into)
         finally:

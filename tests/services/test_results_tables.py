@@ -233,6 +233,11 @@ def test_sqlite_pass_split_over_two_connections_gives_the_same_report(app, monke
         monkeypatch.setattr(aggregate_sqlite, "SPLIT_ABOVE", 0)
         two = campaign_report(campaign.id, weighting="design", by=["unit", "field", "sex"])
     assert [e.to_dict() for e in one.estimates] == [e.to_dict() for e in two.estimates]
+    # A helper connection that cannot open the file: its half is counted on the session's.
+    monkeypatch.setattr(aggregate_sqlite, "_file_path", lambda: "/nonexistent/sipas.db")
+    with app.app_context():
+        three = campaign_report(campaign.id, weighting="design", by=["unit", "field", "sex"])
+    assert [e.to_dict() for e in one.estimates] == [e.to_dict() for e in three.estimates]
 
 
 def _later_campaign(earlier: Campaign) -> int:
