@@ -129,3 +129,20 @@ def test_papi_compatible_intervals_are_labelled(client, world):
     login(client, "noivu")
     html = client.get(_url(world, "?papi=1")).get_data(as_text=True)
     assert "Khoảng ±1,645·SE (kiểu PAPI)" in html and 'id="papi" name="papi" value="1" checked' in html
+
+
+def test_a_campaign_without_responses_says_so(app, client, world):
+    with app.app_context():
+        old = db.session.get(Campaign, world["campaign"])
+        empty = Campaign(code="empty", name="Chưa có phiếu",
+                         questionnaire_version_id=old.questionnaire_version_id,
+                         starts_on=date(2027, 1, 1), ends_on=date(2027, 3, 31))
+        db.session.add(empty)
+        db.session.flush()
+        db.session.add(CampaignUnit(campaign_id=empty.id, unit_id=world["r1"]))
+        db.session.commit()
+        ident = empty.id
+    login(client, "noivu")
+    response = client.get(f"/admin/campaigns/{ident}/results")
+    assert response.status_code == 200
+    assert "chưa có phiếu hợp lệ nào" in response.get_data(as_text=True)
