@@ -192,9 +192,10 @@ def _slot(name: str) -> str:
 
 
 def _cached(key: tuple, render) -> list:
-    """The page ``render()`` makes with stand-ins, split once per ``key`` and process."""
+    """The page ``render()`` makes with stand-ins, split once per ``key`` and process (every
+    time while templates reload, as in debug mode)."""
     parts = _PAGES.get(key)
-    if parts is None:
+    if parts is None or current_app.jinja_env.auto_reload:
         html = render()
         parts, at = [], 0
         for found in _SLOT.finditer(html):
