@@ -5,10 +5,14 @@ weighting, the CI method, the indicator shown or the unit of the element profile
 same sums again (weights are applied afterwards, see :mod:`analysis.counts`).  The sums are
 stored in ``instance/results-cache`` under a key made of the campaign (id, code, creation
 time), the questionnaire version's hash, the breakdowns, the method and a fingerprint of the
-included responses: their number, the sum, lowest and highest of their ids.  Answers can never
-change (database triggers) and responses only gain or lose the "excluded" mark or flags, which
-change that fingerprint; so a stored entry is used only for exactly the responses it was made
-from.  Files are written whole and renamed; a campaign keeps its latest entry per breakdown set.
+included responses.  Responses and answers are append-only (database triggers) and a response's
+answers go in with it, so the campaign's set of responses is fixed by their number; what a
+reviewer or a burst can change is which of them are left out (excluded, or flagged when flagged
+responses are left out), and those few ids are hashed whole.  The fingerprint is therefore
+(number of responses, hash of the left-out ids): a stored entry is used only for exactly the
+responses it was made from — a sum or range of ids would not do, since excluding 5 and 7 instead
+of 4 and 8 keeps both.  Files are written whole and renamed; a campaign keeps its latest entry per
+breakdown set.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, text
 
 from ..extensions import db
 from ..models import Response
-from .results import Scope
+from ..models.response import REVIEW_PREDICATE
+from .results import Scope, flagged
 
-VERSION = 1  # bump when the stored counts change shape or meaning
+VERSION = 2  # bump when the stored counts change shape or meaning
 
 
 def cached_cells(scope: Scope, method: str, variables: Sequence[str],
@@ -50,11 +55,22 @@ def cached_cells(scope: Scope, method: str, variables: Sequence[str],
     return raw
 
 
-def _fingerprint(scope: Scope) -> tuple:
-    """Number, id sum and id range of the included responses (one index-only query)."""
-    row = db.session.execute(select(func.count(), func.sum(Response.id), func.min(Response.id),
-                                    func.max(Response.id)).where(*scope.filters())).one()
-    return tuple(int(v or 0) for v in row)
+def _fingerprint(scope: Scope) -> tuple[int, str]:
+    """Number of the campaign's responses and a hash of the ids left out of the report.
+
+    The left-out ids (excluded, and flagged ones when flagged responses are left out) come from
+    the partial review index, so the query reads only those few rows however large the campaign.
+    """
+    total = db.session.scalar(select(func.count()).select_from(Response)
+                              .where(Response.campaign_id == scope.campaign.id))
+    left_out = Response.excluded.is_(True) if scope.include_flagged else or_(
+        Response.excluded.is_(True), flagged())
+    digest = hashlib.sha256()
+    for (response_id,) in db.session.execute(
+            select(Response.id).where(Response.campaign_id == scope.campaign.id,
+                                      text(REVIEW_PREDICATE), left_out).order_by(Response.id)):
+        digest.update(b"%d," % response_id)
+    return int(total or 0), digest.hexdigest()
 
 
 def _store(folder: Path, path: Path, raw: dict, prefix: str) -> None:

@@ -290,3 +290,33 @@ def test_counts_are_reused_until_the_included_responses_change(app, monkeypatch)
         db.session.commit()
         with pytest.raises(AssertionError, match="formed again"):
             campaign_report(campaign.id, weighting="design", by=["unit", "field"])
+
+
+def test_stored_counts_follow_which_responses_are_left_out_not_just_their_id_sum(app, monkeypatch):
+    """Excluding 5 and 7 instead of 4 and 8 keeps the count, id sum and id range: sums again."""
+    from survey.services import aggregate_sums
+
+    def no_pass(*args, **kwargs):
+        raise AssertionError("the sums were formed again")
+
+    with app.app_context():
+        campaign = seed_campaign()
+        ids = db.session.scalars(select(Response.id).where(Response.campaign_id == campaign.id)
+                                 .order_by(Response.id)).all()
+        start = next(k for k in range(1, len(ids) - 4) if ids[k + 3] - ids[k] == 3)
+        a, b, c, d = ids[start:start + 4]
+
+        def exclude(*chosen):
+            for response in db.session.scalars(select(Response).where(Response.id.in_([a, b, c, d]))):
+                response.excluded = response.id in chosen
+                response.exclusion_reason = "thử" if response.id in chosen else None
+            db.session.commit()
+
+        exclude(a, d)
+        campaign_report(campaign.id, weighting="unweighted", by=["unit"])
+        monkeypatch.setattr(aggregate_sums, "_stream_cells", no_pass)
+        monkeypatch.setattr(aggregate_sums, "_sql_cells", no_pass)
+        campaign_report(campaign.id, weighting="design", by=["unit"])  # same responses: reused
+        exclude(b, c)  # same number, id sum, lowest and highest id of the included responses
+        with pytest.raises(AssertionError, match="formed again"):
+            campaign_report(campaign.id, weighting="unweighted", by=["unit"])
