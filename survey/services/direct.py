@@ -1,16 +1,14 @@
-"""Prebuilt statements run straight on the session's own DBAPI cursor (PostgreSQL).
+"""Prebuilt statements run straight on the session's own DBAPI cursor.
 
-``Session.execute`` spends ~130 µs of Python per statement (execution context, parameter and
-result processing, events) around a round trip that costs psycopg ~15 µs; the public form runs
-four statements per submission. On PostgreSQL the hot path's statements — the code's read, the
-scan upsert, the burst counts and the response INSERT — go through :func:`execute` instead: the
-same Core statement, compiled once to SQL, its parameters passed through SQLAlchemy's own bind
-processors, on the connection (and so in the transaction) the session holds; the session
-commits as before. Pending ORM changes are flushed first, as ``Session.execute`` would, and a
-database error comes out as SQLAlchemy's exception (``IntegrityError`` …), as it would.
-
-Other databases (SQLite: dates come back as text and need SQLAlchemy's result processing)
-take ``Session.execute``: :func:`execute` returns None there and the caller does that.
+``Session.execute`` spends ~100–130 µs of Python per statement (execution context, parameter
+and result processing, events) around a call that costs the driver ~15–30 µs; the public form
+runs four statements per submission. The hot path's statements — the code's read, the scan
+upsert, the burst counts and the response INSERT — go through :func:`execute` instead: the same
+Core statement, compiled once per database dialect, its parameters passed through SQLAlchemy's
+own bind processors and its result rows through SQLAlchemy's own result processors (SQLite's
+dates come back as text), on the connection (and so in the transaction) the session holds; the
+session commits as before. Pending ORM changes are flushed first, as ``Session.execute`` would,
+and a database error comes out as SQLAlchemy's exception (``IntegrityError`` …), as it would.
 """
 
 from __future__ import annotations
@@ -19,52 +17,84 @@ from sqlalchemy import exc
 
 from ..extensions import db
 
-_COMPILED: dict[int, tuple[object, str, dict, list[str], dict]] = {}
+_DIALECTS = ("postgresql", "sqlite")  # others (none configured) take Session.execute
+_COMPILED: dict[tuple[int, str], _Compiled] = {}
 
 
-def execute(stmt, params: dict):
-    """Run ``stmt`` with ``params`` on the session's psycopg cursor: the cursor, or None when
-    the session's database is not PostgreSQL (then use ``db.session.execute``)."""
+class _Compiled:
+    """A statement compiled for one dialect, with what running it needs."""
+
+    def __init__(self, stmt, dialect):
+        compiled = stmt.compile(dialect=dialect)
+        self.stmt = stmt  # kept alive, so its id is never reused while cached
+        self.sql = compiled.string
+        self.processors = {name: process for name, process in compiled._bind_processors.items()
+                           if process is not None}
+        # The statement's own literal values (``scans + 1`` binds the 1).
+        self.defaults = {name: bind.effective_value for bind, name in compiled.bind_names.items()
+                         if not bind.required}
+        self.positions = compiled.positiontup  # the order of the values for "?" placeholders
+        self.names = [column[0] for column in compiled._result_columns]
+        results = [column[3]._cached_result_processor(dialect, None)
+                   for column in compiled._result_columns]
+        self.results = results if any(results) else None
+
+
+class Rows:
+    """The rows of one statement, through SQLAlchemy's result processors."""
+
+    def __init__(self, cursor, compiled: _Compiled):
+        self._cursor, self._compiled = cursor, compiled
+
+    def fetchone(self) -> tuple | None:
+        """The first row (the cursor is closed then: every hot-path statement has one row)."""
+        row = self._cursor.fetchone()
+        self._cursor.close()
+        processors = self._compiled.results
+        if row is None or processors is None:
+            return row
+        return tuple(process(value) if process else value for process, value in zip(processors, row,
+                                                                                      strict=True))
+
+    def close(self) -> None:
+        """Done with the statement (one without rows)."""
+        self._cursor.close()
+
+    def mapping(self) -> dict | None:
+        """The first row as column name → value."""
+        row = self.fetchone()
+        return None if row is None else dict(zip(self._compiled.names, row, strict=True))
+
+
+def execute(stmt, params: dict) -> Rows | None:
+    """Run ``stmt`` with ``params`` on the session's DBAPI cursor: its :class:`Rows`, or None
+    for a database this module does not know (then use ``db.session.execute``)."""
     session = db.session()
     if session.autoflush and (session.new or session.dirty or session.deleted):
         session.flush()
     conn = session.connection()
-    if conn.dialect.name != "postgresql":
+    dialect = conn.dialect
+    if dialect.name not in _DIALECTS:
         return None
-    sql, processors, defaults = _compiled(stmt, conn.dialect)
-    params = {**defaults, **params}
-    for name, process in processors.items():
-        if name in params:
-            params[name] = process(params[name])
+    key = (id(stmt), dialect.name)
+    compiled = _COMPILED.get(key)
+    if compiled is None or compiled.stmt is not stmt:
+        compiled = _COMPILED[key] = _Compiled(stmt, dialect)
+    values = {**compiled.defaults, **params}
+    for name, process in compiled.processors.items():
+        if name in values:
+            values[name] = process(values[name])
+    args = values if compiled.positions is None else tuple(values[name] for name in compiled.positions)
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        _send(cursor, sql, params)
-    except conn.dialect.loaded_dbapi.Error as error:
-        raise exc.DBAPIError.instance(sql, params, error, conn.dialect.loaded_dbapi.Error,
-                                      dialect=conn.dialect) from error
-    return cursor
+        _send(cursor, compiled.sql, args)
+    except dialect.loaded_dbapi.Error as error:
+        cursor.close()
+        raise exc.DBAPIError.instance(compiled.sql, args, error, dialect.loaded_dbapi.Error,
+                                      dialect=dialect) from error
+    return Rows(cursor, compiled)
 
 
-def columns(stmt) -> list[str]:
-    """The result column names of a statement already run through :func:`execute`."""
-    return _COMPILED[id(stmt)][3]
-
-
-def _compiled(stmt, dialect) -> tuple[str, dict, dict]:
-    """SQL text, bind processors and the values of the statement's own literals (``scans + 1``
-    binds the 1) of ``stmt``, compiled once per process."""
-    found = _COMPILED.get(id(stmt))
-    if found is None or found[0] is not stmt:
-        compiled = stmt.compile(dialect=dialect)
-        processors = {name: process for name, process in compiled._bind_processors.items()
-                      if process is not None}
-        defaults = {name: bind.effective_value for bind, name in compiled.bind_names.items()
-                    if not bind.required}
-        names = [column[0] for column in compiled._result_columns]
-        found = _COMPILED[id(stmt)] = (stmt, compiled.string, processors, names, defaults)
-    return found[1], found[2], found[4]
-
-
-def _send(cursor, sql: str, params: dict) -> None:
+def _send(cursor, sql: str, params) -> None:
     """The one place SQL leaves this module (tests wrap it to see the statements)."""
     cursor.execute(sql, params)

@@ -152,12 +152,8 @@ def load_entry_point(code: str) -> EntryView:
     if not code or len(code) > 16:
         raise EntryPointUnavailable("unknown")
     stmt = _entry_statement()
-    cursor = direct.execute(stmt, {"code": code})
-    if cursor is not None:  # PostgreSQL
-        found = cursor.fetchone()
-        row = dict(zip(direct.columns(stmt), found, strict=True)) if found is not None else None
-    else:
-        row = db.session.execute(stmt, {"code": code}).mappings().first()
+    rows = direct.execute(stmt, {"code": code})
+    row = rows.mapping() if rows is not None else db.session.execute(stmt, {"code": code}).mappings().first()
     if row is None:
         raise EntryPointUnavailable("unknown")
     values = {name: row[f"e_{name}"] for name in _ENTRY_COLUMNS}

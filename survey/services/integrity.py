@@ -128,8 +128,8 @@ def assess(*, answers: Mapping[str, object], signals: Signals, secret: str, thre
     for code, _value, (_limit, minutes) in checks:
         params[f"{code}_since"] = submitted_at - timedelta(minutes=minutes)
     stmt = _count_statement(device_hash is not None)
-    cursor = direct.execute(stmt, params)
-    counts = cursor.fetchone() if cursor is not None else db.session.execute(stmt, params).one()
+    rows = direct.execute(stmt, params)
+    counts = rows.fetchone() if rows is not None else db.session.execute(stmt, params).one()
     crossings = []
     for (code, value, (limit, minutes)), earlier in zip(checks, counts, strict=True):
         if value is None or earlier < limit:

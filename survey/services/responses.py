@@ -141,8 +141,8 @@ def _insert_row(values: dict, field_id, answer_rows: list[dict]) -> tuple[int, i
         params.update(_answer_arrays(answer_rows))
     for _attempt in range(5):
         params["receipt"] = _receipt()
-        cursor = direct.execute(stmt, params)
-        row = cursor.fetchone() if cursor is not None else db.session.execute(stmt, params).first()
+        rows = direct.execute(stmt, params)
+        row = rows.fetchone() if rows is not None else db.session.execute(stmt, params).first()
         if row is not None:
             return row[0], row[1], params["receipt"], with_answers
         if db.session.scalar(select(Response.id).filter_by(

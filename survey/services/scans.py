@@ -53,8 +53,11 @@ def record_scan(entry_point_id: int, now: datetime | None = None) -> None:
               "shard": random.randrange(SCAN_SHARDS), "scans": 1}
     try:
         stmt = _upsert(db.session.get_bind().dialect.name)
-        if direct.execute(stmt, values) is None:  # not PostgreSQL
+        rows = direct.execute(stmt, values)
+        if rows is None:
             db.session.execute(stmt, values)
+        else:
+            rows.close()
     except SQLAlchemyError:
         db.session.rollback()
         log.exception("scan of entry point %s not counted", entry_point_id)

@@ -277,21 +277,22 @@ def test_the_cached_thank_you_page_is_byte_for_byte_the_rendered_page(app, clien
 def test_direct_statements_share_the_session_transaction_and_raise_sqlalchemy_errors(app):
     import pytest
     from sqlalchemy import text
-    from sqlalchemy.exc import DataError
+    from sqlalchemy.exc import DBAPIError
 
     from survey.models import Unit
 
     with app.app_context():
-        postgres = db.engine.dialect.name == "postgresql"
+        entry = make_campaign()
         db.session.add(Unit(code="NEW", name="Phường Mới", level="ward"))  # pending: flushed first
-        cursor = direct.execute(select(Unit.id).where(Unit.code == "NEW"), {})
-        if not postgres:
-            assert cursor is None  # other databases: Session.execute
-            return
-        assert cursor.fetchone() is not None
+        assert direct.execute(select(Unit.id).where(Unit.code == "NEW"), {}).fetchone() is not None
         db.session.rollback()  # the same transaction: the unit is gone
         assert db.session.scalar(select(Unit.id).where(Unit.code == "NEW")) is None
-        with pytest.raises(DataError):
-            direct.execute(text("SELECT 1 / 0"), {})
+        with pytest.raises(DBAPIError):
+            direct.execute(text("SELECT * FROM no_such_table"), {})
         db.session.rollback()
-        assert direct.execute(text("SELECT 2"), {}).fetchone()[0] == 2
+        # Typed values come back as SQLAlchemy returns them (SQLite stores dates as text).
+        found = direct.execute(select(EntryPoint.created_at, EntryPoint.id).where(
+            EntryPoint.id == entry.id), {}).fetchone()
+        assert found == tuple(db.session.execute(select(EntryPoint.created_at, EntryPoint.id).where(
+            EntryPoint.id == entry.id)).one())
+        assert load_entry_point("TESTCODE").campaign.starts_on == entry.campaign.starts_on
