@@ -21,14 +21,15 @@ from .extensions import db
 
 def export_to_file(campaign_ref: str, fmt: str, output: Path, *, weighting: str | None = None,
                    compare_to: str | None = None, include_flagged: bool = True,
-                   ci: str = "logit") -> int:
+                   ci: str = "logit", papi_compatible: bool = False) -> int:
     """Write one export of the campaign ``campaign_ref`` (code or id) to ``output``; return rows."""
     from .services.exports import ExportOptions, default_options, find_campaign, write_export
     campaign = find_campaign(campaign_ref)
     options = default_options(campaign)
     other = find_campaign(compare_to).id if compare_to else None
     options = ExportOptions(weighting=weighting or options.weighting, compare_to=other,
-                            include_flagged=include_flagged, ci=ci)
+                            include_flagged=include_flagged, ci=ci,
+                            papi_compatible=papi_compatible)
     return write_export(fmt, campaign, output, options=options)
 
 
@@ -46,10 +47,12 @@ def export_to_file(campaign_ref: str, fmt: str, output: Path, *, weighting: str 
               help="Leave out responses carrying integrity flags (default: keep them).")
 @click.option("--ci-method", "ci", metavar="logit|beta|wilson|wald", default="logit",
               show_default=True, help="Interval method of shares and indices.")
+@click.option("--papi-intervals", is_flag=True,
+              help="Report estimate ± 1.645·SE, what PAPI labels a 95% CI (really 90%).")
 @click.pass_context
 def export_group(ctx: click.Context, campaign_ref: str | None, fmt: str | None,
                  output: Path | None, weighting: str | None, compare_to: str | None,
-                 exclude_flagged: bool, ci: str) -> None:
+                 exclude_flagged: bool, ci: str, papi_intervals: bool) -> None:
     """Write one export when called without a sub-command."""
     if ctx.invoked_subcommand is not None:
         return
@@ -58,7 +61,8 @@ def export_group(ctx: click.Context, campaign_ref: str | None, fmt: str | None,
     from .services.results import ResultsError
     try:
         rows = export_to_file(campaign_ref, fmt, output, weighting=weighting,
-                              compare_to=compare_to, include_flagged=not exclude_flagged, ci=ci)
+                              compare_to=compare_to, include_flagged=not exclude_flagged, ci=ci,
+                              papi_compatible=papi_intervals)
     except (ExportError, ResultsError) as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from exc

@@ -147,7 +147,8 @@ def _options(campaign: Campaign) -> ExportOptions:
             raise ExportError(_("kỳ so sánh không hợp lệ"))
         other = get_in_scope(Campaign, int(compare), current_user).id
     return ExportOptions(weighting=form.get("weighting") or defaults.weighting, compare_to=other,
-                         include_flagged=form.get("include_flagged", "1") != "0")
+                         include_flagged=form.get("include_flagged", "1") != "0",
+                         papi_compatible=form.get("papi") == "1")
 
 
 def _revive(job: ExportJob) -> None:

@@ -42,18 +42,20 @@ class ExportOptions:
     compare_to: int | None = None
     include_flagged: bool = True
     ci: str = "logit"
+    papi_compatible: bool = False  # intervals ± 1.645·SE, labelled as PAPI's (really 90 %)
 
     def to_dict(self) -> dict:
         """JSON-able form (stored with an export job)."""
         return {"weighting": self.weighting, "compare_to": self.compare_to,
-                "include_flagged": self.include_flagged, "ci": self.ci}
+                "include_flagged": self.include_flagged, "ci": self.ci,
+                "papi_compatible": self.papi_compatible}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> ExportOptions:
         """Back from :meth:`to_dict` (unknown keys ignored)."""
         data = data or {}
-        return cls(**{k: data[k] for k in ("weighting", "compare_to", "include_flagged", "ci")
-                      if k in data})
+        return cls(**{k: data[k] for k in ("weighting", "compare_to", "include_flagged", "ci",
+                                           "papi_compatible") if k in data})
 
 
 def default_options(campaign: Campaign) -> ExportOptions:

@@ -59,7 +59,8 @@ def report_data(campaign: Campaign, options: ExportOptions, viewer=None) -> Repo
         results = campaign_results(
             campaign.id, weighting=options.weighting,
             compare_to=options.compare_to if options.compare_to is not None else "none",
-            include_flagged=options.include_flagged, ci=options.ci, visible_units=visible)
+            include_flagged=options.include_flagged, ci=options.ci, visible_units=visible,
+            papi_compatible=options.papi_compatible)
     except ResultsError as exc:
         raise ExportError(str(exc)) from exc
     if not results.ok:

@@ -93,9 +93,19 @@ def _estimate_cells(sheet, row) -> list:
     return cells + [_cell(sheet, flag_text(row))]
 
 
-def _estimate_headers() -> list[tuple[str, int]]:
-    """Headers of the estimate columns and the note."""
-    return [(h, w) for h, w, _, _ in ESTIMATE] + [("Ghi chú", 50)]
+def _estimate_headers(papi: bool = False) -> list[tuple[str, int]]:
+    """Headers of the estimate columns and the note (PAPI-compatible bounds say so)."""
+    return [(_bound(h, papi), w) for h, w, _, _ in ESTIMATE] + [("Ghi chú", 50)]
+
+
+def _bound(header: str, papi: bool) -> str:
+    """An interval-bound header: ``KTC 95 %``, or PAPI's ± 1.645·SE when that was asked for."""
+    return header.replace("KTC 95 %", "(±1,645·SE, kiểu PAPI)") if papi else header
+
+
+def _papi(data: ReportData) -> bool:
+    """The report carries PAPI-compatible intervals (estimate ± 1.645·SE)."""
+    return bool(data.results.settings.get("papi_intervals"))
 
 
 def _indicator_cells(sheet, data: ReportData, row) -> list:
@@ -112,14 +122,15 @@ INDICATOR_HEADERS = [("Mã chỉ số", 10), ("Chỉ số", 48), ("Loại", 16),
 
 def _summary(book, data: ReportData) -> None:
     """Tổng hợp: every indicator overall."""
-    sheet = _sheet(book, "Tổng hợp", INDICATOR_HEADERS + _estimate_headers())
+    sheet = _sheet(book, "Tổng hợp", INDICATOR_HEADERS + _estimate_headers(_papi(data)))
     for row in ordered(data, data.results.overall):
         sheet.append(_indicator_cells(sheet, data, row) + _estimate_cells(sheet, row))
 
 
 def _units(book, data: ReportData) -> None:
     """Theo đơn vị: every indicator per unit, with the rank on the root index."""
-    headers = [("Mã đơn vị", 12), ("Đơn vị", 30)] + INDICATOR_HEADERS + _estimate_headers() + [
+    headers = [("Mã đơn vị", 12), ("Đơn vị", 30)] + INDICATOR_HEADERS + _estimate_headers(
+        _papi(data)) + [
         ("Hạng", 7), ("Khoảng hạng 95 %", 12), ("Trên số đơn vị", 9), ("Nhóm", 16)]
     sheet = _sheet(book, "Theo đơn vị", headers)
     table = data.results.table("unit")
@@ -142,7 +153,7 @@ def _units(book, data: ReportData) -> None:
 def _criteria(book, data: ReportData) -> None:
     """Theo tiêu chí: each criterion (and element) overall, share and mean score side by side."""
     headers = [("Mã", 8), ("Tiêu chí", 60), ("Thuộc", 8)] + [
-        (f"Chỉ số: {h}", w) for h, w, _, _ in ESTIMATE[:4]] + [
+        (f"Chỉ số: {_bound(h, _papi(data))}", w) for h, w, _, _ in ESTIMATE[:4]] + [
         ("Số câu trả lời hợp lệ", 11), ("Điểm trung bình", 11), ("Cận dưới", 9),
         ("Cận trên", 9), ("Ghi chú", 40)]
     sheet = _sheet(book, "Theo tiêu chí", headers)
@@ -167,7 +178,7 @@ def _criteria(book, data: ReportData) -> None:
 def _groups(book, data: ReportData) -> None:
     """Theo nhóm: per procedure field and per demographic answer."""
     headers = [("Chia theo", 26), ("Mã nhóm", 14), ("Nhóm", 26)] + INDICATOR_HEADERS + \
-        _estimate_headers()
+        _estimate_headers(_papi(data))
     sheet = _sheet(book, "Theo nhóm", headers)
     for table in data.results.tables:
         if table.key == "unit":
@@ -225,7 +236,9 @@ def _method(book, data: ReportData) -> None:
                    "“Không áp dụng” và câu bỏ trống không được tính."),
         ("Khoảng tin cậy", f"{s.get('ci_method', data.options.ci)}, mức {s.get('level', 0.95):g}; "
                            "phương sai tuyến tính hoá Taylor theo tầng (đơn vị), khớp gói survey "
-                           "của R; điểm trung bình: Wald với phân phối t."),
+                           "của R; điểm trung bình: Wald với phân phối t."
+                           + ("; khoảng kiểu PAPI: ước lượng ± 1,645·SE (PAPI gọi là KTC 95 %, "
+                              "thực chất là khoảng 90 %)" if _papi(data) else "")),
         ("Phạm vi của số liệu chung", res.overall_scope.get("vi", "")),
         ("Phiếu được tính", s.get("n_included")),
         ("Phiếu bị loại (không tính)", s.get("n_excluded")),
