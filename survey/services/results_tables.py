@@ -80,8 +80,10 @@ REASONS = {
               "chỉ để tham khảo",
               "Few answers: under 30 valid answers or a confidence interval wider than ±10 % of "
               "the scale; for reference only"),
-    "suppressed": ("Không công bố: dưới 10 câu trả lời hợp lệ (hoặc đơn vị chỉ có 1 phiếu)",
-                   "Not shown: under 10 valid answers (or a unit with a single response)"),
+    "suppressed": ("Không công bố: dưới 10 câu trả lời hợp lệ (bộ phiếu kiểu PAPI: dưới 15), "
+                   "hoặc đơn vị chỉ có 1 phiếu",
+                   "Not shown: under 10 valid answers (PAPI-style questionnaires: under 15), or a "
+                   "unit with a single response"),
 }
 
 

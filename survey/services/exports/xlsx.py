@@ -245,7 +245,8 @@ def _method(book, data: ReportData) -> None:
         ("Phiếu có dấu hiệu bất thường",
          f"{s.get('n_flagged', 0)} ({'được giữ lại' if data.options.include_flagged else 'bị bỏ ra'})"),
         ("Ít phiếu (chỉ tham khảo)", "dưới 30 câu trả lời hợp lệ hoặc nửa khoảng tin cậy > 10 điểm"),
-        ("Không công bố", "dưới 10 câu trả lời hợp lệ, hoặc đơn vị chỉ có 1 phiếu"),
+        ("Không công bố", "dưới 10 câu trả lời hợp lệ (bộ phiếu kiểu PAPI: dưới 15), hoặc đơn vị "
+                          "chỉ có 1 phiếu"),
         ("Xếp hạng", res.ranking_note.get("vi", "")),
         ("Dữ liệu thô", "Trang “Dữ liệu thô” là đầu vào của lệnh sipas analyze (cột unit, mã câu "
                         "hỏi; NA = không áp dụng); “Bảng mã” giải thích từng cột."),
