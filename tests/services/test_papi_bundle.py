@@ -41,3 +41,4 @@ def test_bundle_gives_papi_points_with_r_numbers(app, campaign_id):
     units = res.table("unit")
     hidden = [r for r in units.rows if r.kind == "criterion" and r.n_answered < 15]
     assert hidden and all(r.estimate is None and not r.shown for r in hidden)
+    assert "PAPI: dưới 15" in hidden[0].reason and "under 15" in hidden[0].reason_en
