@@ -111,3 +111,18 @@ def test_raw_csv_export_reads_back_to_r_numbers(app, papi, tmp_path):
     for i, code in enumerate(GROUPS, 1):
         assert found[code]["estimate"] == pytest.approx(REF[f"fpc.all.groups.est[{i}]"], rel=RTOL)
         assert found[code]["se"] == pytest.approx(REF[f"fpc.all.groups.se[{i}]"], rel=RTOL)
+
+
+def test_pdf_report_labels_papi_intervals(app, papi, tmp_path):
+    import unicodedata
+
+    import pypdf
+
+    with app.app_context():
+        campaign = db.session.get(Campaign, papi)
+        write_export("pdf", campaign, tmp_path / "papi.pdf",
+                     options=ExportOptions(weighting="design", papi_compatible=True))
+    reader = pypdf.PdfReader(str(tmp_path / "papi.pdf"))
+    text = unicodedata.normalize("NFC", "\n".join(p.extract_text() for p in reader.pages))
+    assert "±1,645·SE" in text and "thực chất là khoảng 90 %" in text
+    assert re.search(r"D5\. Thủ tục hành chính công\s+7,1\s", text)  # on its 1-10 scale, no %

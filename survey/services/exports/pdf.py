@@ -143,6 +143,13 @@ def _table(pdf: FPDF, headers: list[str], rows: list[tuple[list[str], bool]],
 
 
 ROW_HEADERS = ["Chỉ số", "Giá trị", "KTC 95 %", "n", "n hiệu dụng", "Ghi chú"]
+
+
+def _row_headers(data: ReportData) -> list[str]:
+    """ROW_HEADERS; with PAPI-compatible intervals the interval column says ±1,645·SE."""
+    if data.results.settings.get("papi_intervals"):
+        return [("±1,645·SE" if h == "KTC 95 %" else h) for h in ROW_HEADERS]
+    return ROW_HEADERS
 ROW_WIDTHS = (70, 16, 26, 14, 16, 38)
 
 
@@ -175,7 +182,7 @@ def _summary(pdf: FPDF, data: ReportData) -> None:
                f"({'được giữ lại' if data.options.include_flagged else 'bị bỏ ra'}).")
     rows = [_row_cells(data, r, _labelled(data, r)) for r in ordered(data, res.overall)
             if r.kind != "mean" and res.indicator(r.indicator).kind != "criterion"]
-    _table(pdf, ROW_HEADERS, rows, ROW_WIDTHS, size=9)
+    _table(pdf, _row_headers(data), rows, ROW_WIDTHS, size=9)
     if res.ranking:
         _heading(pdf, "Xếp hạng đơn vị theo chỉ số chung", 11)
         rank_rows = [([r.label.get("vi", r.unit), _num(r.estimate), str(r.rank),
@@ -213,7 +220,7 @@ def _unit_tables(pdf: FPDF, data: ReportData) -> int:
     for code, label in table.domains:
         rows = [r for r in table.rows if r.domain == code and r.kind != "mean"]
         _heading(pdf, f"{label.get('vi', code)} ({code})", 11)
-        _table(pdf, ROW_HEADERS, [_row_cells(data, r, _labelled(data, r))
+        _table(pdf, _row_headers(data), [_row_cells(data, r, _labelled(data, r))
                                   for r in ordered(data, rows)], ROW_WIDTHS)
     return len(table.domains)
 
@@ -254,7 +261,9 @@ def _method(pdf: FPDF, data: ReportData) -> None:
     _para(pdf, f"Khoảng tin cậy: phương pháp {s.get('ci_method', data.options.ci)}, mức "
                f"{_num(100 * s.get('level', 0.95), 0)} %; phương sai tuyến tính hoá Taylor theo "
                "tầng (mỗi đơn vị là một tầng), khớp với gói survey của R. Điểm trung bình: Wald "
-               "với phân phối t.")
+               "với phân phối t."
+               + (" Khoảng kiểu PAPI (cột ±1,645·SE): ước lượng ± 1,645·SE, PAPI gọi là KTC 95 % "
+                  "nhưng thực chất là khoảng 90 %." if s.get("papi_intervals") else ""))
     _para(pdf, f"Loại trừ: {_num(s.get('n_excluded'), 0)} phiếu bị loại sau khi xem xét không "
                f"được tính; phiếu có dấu hiệu bất thường "
                f"{'được giữ lại' if data.options.include_flagged else 'bị bỏ ra'}.")
