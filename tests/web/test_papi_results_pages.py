@@ -53,6 +53,7 @@ def test_results_page_shows_points_and_labels_papi_intervals(client, papi):
     assert "5.1 Chứng thực, xác nhận (0,25–2,50 điểm) 1,71" in text
     assert "Tổng điểm D5 + D6 (2–20) 14,36 KTC 95 %: 14,14 – 14,57" in text
     assert "14,36%" not in text and "7,10%" not in text
+    assert "Giá trị: điểm kiểu PAPI" in text and "“Hài lòng” hoặc “Rất hài lòng”" not in text
     assert 'name="papi"' in html  # the PAPI-compatible interval can be chosen on the page
     papi_page = _text(client.get(url + "&papi=1").get_data(as_text=True))
     # ± 1.645 SE: [6.9653, 7.2353], labelled as PAPI's, never as a 95 % interval
