@@ -47,6 +47,18 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
 
 
+def serious_violations(page) -> list[tuple]:
+    """axe-core violations of impact serious or critical on ``page`` (axe is bundled: no network).
+
+    Each is (rule id, impact, up to three node selectors); an empty list is a clean page.
+    """
+    from axe_playwright_python.sync_playwright import Axe
+    results = Axe().run(page)
+    assert results.response["passes"], "axe checked nothing"
+    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
 class _QuietHandler(WSGIRequestHandler):
     """No access log lines in the test output (errors are still reported)."""
 

@@ -7,21 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.browser_support import CHROMIUM, SKIP_REASON, Traffic, launch, live_server
+from tests.web.browser_support import CHROMIUM, SKIP_REASON, Traffic, launch, live_server, serious_violations
 from tests.web.test_exports_web import world  # noqa: F401  (fixture)
 from tests.web.workspace_support import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM, reason=SKIP_REASON)]
 OFFICE = {"viewport": {"width": 1366, "height": 768}, "locale": "vi-VN",
           "timezone_id": "Asia/Ho_Chi_Minh", "accept_downloads": True}
-
-
-def _serious(page) -> list[tuple[str, str]]:
-    """axe-core violations of impact serious or critical (axe is bundled: no network)."""
-    from axe_playwright_python.sync_playwright import Axe
-    results = Axe().run(page)
-    return [(v["id"], v["impact"]) for v in results.response["violations"]
-            if v["impact"] in ("serious", "critical")]
 
 
 def test_exports_download_from_the_page(app, world, tmp_path):  # noqa: F811
@@ -41,7 +33,7 @@ def test_exports_download_from_the_page(app, world, tmp_path):  # noqa: F811
         page.locator("button[type=submit]").click()
         page.wait_for_url(f"{base}/admin/")
         page.goto(f"{base}/admin/campaigns/{world['campaign']}/exports")
-        assert _serious(page) == []
+        assert serious_violations(page) == []
         page.get_by_label("Trọng số").select_option("unweighted")
         page.get_by_role("button", name="Tạo tệp: Báo cáo Excel (.xlsx)").click()
         link = page.locator("tr.job .job-download a")
@@ -52,7 +44,7 @@ def test_exports_download_from_the_page(app, world, tmp_path):  # noqa: F811
         report = tmp_path / info.value.suggested_filename
         info.value.save_as(report)
         assert report.name == "dot-1-bao-cao.xlsx" and report.read_bytes().startswith(b"PK")
-        assert _serious(page) == []  # with the job list and its progress bar
+        assert serious_violations(page) == []  # with the job list and its progress bar
         with page.expect_download() as info:
             page.get_by_role("link", name="Tải ngay dữ liệu thô CSV").click()
         raw = tmp_path / info.value.suggested_filename

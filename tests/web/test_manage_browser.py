@@ -11,7 +11,7 @@ from sqlalchemy import select
 from survey.extensions import db
 from survey.models import AuditLog, Response
 from tests.services.review_support import XSS, review_world
-from tests.web.browser_support import CHROMIUM, SKIP_REASON, Traffic, launch, live_server
+from tests.web.browser_support import CHROMIUM, SKIP_REASON, Traffic, launch, live_server, serious_violations
 from tests.web.workspace_support import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM, reason=SKIP_REASON)]
@@ -38,15 +38,6 @@ def office(app):
         page.wait_for_url(f"{base}/admin/")
         yield page, base, world, traffic
         browser.close()
-
-
-def _serious(page) -> list[tuple[str, str]]:
-    """axe-core violations of impact serious or critical (axe is bundled: no network)."""
-    from axe_playwright_python.sync_playwright import Axe
-    results = Axe().run(page)
-    assert results.response["passes"], "axe checked nothing"
-    return [(v["id"], v["impact"]) for v in results.response["violations"]
-            if v["impact"] in ("serious", "critical")]
 
 
 def test_admin_excludes_a_flagged_response_by_clicks(app, office):
@@ -76,7 +67,7 @@ def test_management_pages_pass_axe_and_fit_an_office_screen(office):
                  "/admin/population", f"/admin/review?campaign_id={world['campaign']}",
                  f"/admin/responses/{world['bad']}", "/admin/audit"):
         page.goto(base + path)
-        assert _serious(page) == [], path
+        assert serious_violations(page) == [], path
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 1366, (path, width)
     assert not traffic.foreign

@@ -16,20 +16,12 @@ from survey.services.paper import create_batch
 from survey.services.paper_codes import questions
 from survey.services.questionnaires import questionnaire_of
 from tests.services.paper_support import TYPED, paper_world
-from tests.web.browser_support import CHROMIUM, SKIP_REASON, Traffic, launch, live_server
+from tests.web.browser_support import CHROMIUM, SKIP_REASON, Traffic, launch, live_server, serious_violations
 from tests.web.workspace_support import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM, reason=SKIP_REASON)]
 OFFICE = {"viewport": {"width": 1366, "height": 768}, "locale": "vi-VN",
           "timezone_id": "Asia/Ho_Chi_Minh"}
-
-
-def _serious(page) -> list[tuple]:
-    """axe-core violations of impact serious or critical (axe is bundled: no network)."""
-    from axe_playwright_python.sync_playwright import Axe
-    results = Axe().run(page)
-    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
 
 
 def test_a_clerk_types_a_form_by_keyboard_and_sees_the_confirmation(app):
@@ -65,7 +57,7 @@ def test_a_clerk_types_a_form_by_keyboard_and_sees_the_confirmation(app):
         page.keyboard.press("Enter")
         page.wait_for_url("**/staff/paper/entry?serial=*")
         page.wait_for_function("document.activeElement && document.activeElement.id === 'q-field'")
-        assert _serious(page) == [], "entry page"
+        assert serious_violations(page) == [], "entry page"
 
         for code in order:
             focused = page.evaluate("document.activeElement.name")
@@ -87,7 +79,7 @@ def test_a_clerk_types_a_form_by_keyboard_and_sees_the_confirmation(app):
         page.get_by_text(f"Đã lưu phiếu số {serial}").wait_for()
         page.wait_for_function("document.activeElement && document.activeElement.id === 'serial'")
         page.goto(f"{base}/staff/paper/")
-        assert _serious(page) == [], "paper index"
+        assert serious_violations(page) == [], "paper index"
         browser.close()
     assert not traffic.foreign
     with app.app_context():

@@ -12,7 +12,7 @@ from survey.extensions import db
 from survey.models import ApiKey, AuditLog, CampaignUnit, Counter, EntryPoint, Unit
 from tests.factories import form_token, make_campaign
 from tests.services.test_printing import require
-from tests.web.browser_support import CHROMIUM, PHONE, SKIP_REASON, launch, live_server
+from tests.web.browser_support import CHROMIUM, PHONE, SKIP_REASON, launch, live_server, serious_violations
 from tests.web.workspace_support import PASSWORD, login, make_unit, make_user, token_of
 
 pypdf = require("pypdf")
@@ -152,15 +152,6 @@ def test_admin_cannot_create_a_key_outside_scope_and_staff_cannot_open_the_page(
     assert client.get("/admin/api-keys/").status_code == 403
 
 
-def _serious(page) -> list:
-    """axe-core violations of impact serious or critical (axe is bundled: no network)."""
-    from axe_playwright_python.sync_playwright import Axe
-    results = Axe().run(page)
-    assert results.response["passes"], "axe checked nothing"
-    return [(v["id"], v["impact"]) for v in results.response["violations"]
-            if v["impact"] in ("serious", "critical")]
-
-
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM, reason=SKIP_REASON)
 def test_typed_code_on_a_phone_and_staff_pages_in_chromium(app, world):
@@ -175,12 +166,12 @@ def test_typed_code_on_a_phone_and_staff_pages_in_chromium(app, world):
         try:
             phone = browser.new_context(**PHONE).new_page()
             phone.goto(f"{base}/c")
-            assert _serious(phone) == []
+            assert serious_violations(phone) == []
             phone.fill("#code", "abcd efgh")
             phone.get_by_role("button", name="Mở phiếu khảo sát").click()
             phone.wait_for_url(f"{base}/s/ABCDEFGH")
             phone.goto(f"{base}/c?code=zzzz-zzzz")
-            assert "Không tìm thấy mã này" in phone.content() and _serious(phone) == []
+            assert "Không tìm thấy mã này" in phone.content() and serious_violations(phone) == []
             for username, paths in (("canbo", ["/staff/", f"/staff/counters/{world['counter']}"]),
                                     ("noivu", ["/admin/api-keys/"])):
                 office = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
@@ -192,6 +183,6 @@ def test_typed_code_on_a_phone_and_staff_pages_in_chromium(app, world):
                 for path in paths:
                     office.goto(f"{base}{path}")
                     assert office.url == f"{base}{path}", "not logged in"
-                    assert _serious(office) == [], path
+                    assert serious_violations(office) == [], path
         finally:
             browser.close()
