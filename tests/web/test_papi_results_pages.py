@@ -126,4 +126,6 @@ def test_pdf_report_labels_papi_intervals(app, papi, tmp_path):
     reader = pypdf.PdfReader(str(tmp_path / "papi.pdf"))
     text = unicodedata.normalize("NFC", "\n".join(p.extract_text() for p in reader.pages))
     assert "±1,645·SE" in text and "thực chất là khoảng 90 %" in text
-    assert re.search(r"D5\. Thủ tục hành chính công\s+7,1\s", text)  # on its 1-10 scale, no %
+    # on its 1-10 scale with two decimals, no %, and the PAPI-compatible interval
+    assert re.search(r"D5\. Thủ tục hành chính công\s+7,10\s+6,97 – 7,24\s", text)
+    assert "Không công bố: dưới 10 câu trả lời hợp lệ (bộ phiếu kiểu PAPI: dưới 15)" in text

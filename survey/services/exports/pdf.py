@@ -17,6 +17,7 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from ...printing.fonts import add_fonts
+from ..results_tables import REASONS
 from .report_data import ReportData, below_threshold, flag_text, ordered, report_data
 
 MARGIN = 15.0
@@ -156,11 +157,13 @@ ROW_WIDTHS = (70, 16, 26, 14, 16, 38)
 def _row_cells(data: ReportData, row, label: str) -> tuple[list[str], bool]:
     """Cells of an estimate row (a suppressed row shows no numbers)."""
     ind = data.results.indicator(row.indicator)
-    unit = " %" if ind.scale == "percent" and row.kind != "mean" else ""
-    ci = "—" if row.lo is None else f"{_num(row.lo)} – {_num(row.hi)}"
-    note = {"low_n": "Ít phiếu, chỉ tham khảo", "suppressed": "Không công bố (dưới 10)"}.get(
-        row.flag, "")
-    return ([label, _num(row.estimate) + (unit if row.estimate is not None else ""), ci,
+    share = ind.scale == "percent" and row.kind != "mean"
+    unit = " %" if share else ""
+    digits = 1 if share else 2  # points (mean scores, PAPI 0.25–2.5 … 8–80) need two decimals
+    ci = "—" if row.lo is None else f"{_num(row.lo, digits)} – {_num(row.hi, digits)}"
+    note = {"low_n": "Ít phiếu, chỉ tham khảo", "suppressed": "Không công bố (quá ít câu trả lời)"
+            }.get(row.flag, "")
+    return ([label, _num(row.estimate, digits) + (unit if row.estimate is not None else ""), ci,
              _num(row.n, 0), _num(row.n_eff, 0), note], row.flag == "low_n")
 
 
@@ -267,9 +270,7 @@ def _method(pdf: FPDF, data: ReportData) -> None:
     _para(pdf, f"Loại trừ: {_num(s.get('n_excluded'), 0)} phiếu bị loại sau khi xem xét không "
                f"được tính; phiếu có dấu hiệu bất thường "
                f"{'được giữ lại' if data.options.include_flagged else 'bị bỏ ra'}.")
-    _para(pdf, "Ngưỡng tin cậy: dưới 10 câu trả lời hợp lệ (hoặc đơn vị chỉ có 1 phiếu) thì không "
-               "công bố; dưới 30 câu trả lời hoặc nửa khoảng tin cậy rộng hơn 10 điểm thì in màu "
-               "xám, chỉ để tham khảo.")
+    _para(pdf, f"Ngưỡng tin cậy. {REASONS['suppressed'][0]}. {REASONS['low_n'][0]}.")
     if data.weights:
         _heading(pdf, "Trọng số theo đơn vị", 11)
         rows = [([r.name, r.unit, _num(r.population, 0), _num(r.respondents, 0),
