@@ -139,8 +139,9 @@ def _measure(kind: str, folder: Path) -> dict:
             "peak_mb": usage.ru_maxrss / 1024, **detail}
 
 
-def _results_page(folder: Path) -> dict:
-    """GET the campaign's results page as the demo admin (logged in through the session)."""
+def _results_page(folder: Path, query: str = "") -> dict:
+    """GET the campaign's results page (``query``: e.g. ``?weighting=unweighted``) as the demo
+    admin (logged in through the session)."""
     from sqlalchemy import select
 
     from survey.extensions import db
@@ -155,7 +156,7 @@ def _results_page(folder: Path) -> dict:
     with client.session_transaction() as session:
         session["_user_id"] = session_id
         session["_fresh"] = True
-    response = client.get(f"/admin/campaigns/{campaign_id}/results")
+    response = client.get(f"/admin/campaigns/{campaign_id}/results{query}")
     return {"status": response.status_code, "bytes": len(response.data)}
 
 
