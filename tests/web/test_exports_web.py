@@ -80,6 +80,8 @@ def test_job_starts_reports_progress_and_downloads(app, world):
     assert download.data.startswith(b"\xef\xbb\xbf")
     direct = client.get(f"/admin/campaigns/{world['campaign']}/exports/raw.csv")
     assert direct.status_code == 200 and direct.data == download.data
+    for response in (download, direct):  # one charset parameter, not two
+        assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     page = client.get(f"/admin/campaigns/{world['campaign']}/exports").get_data(as_text=True)
     assert f'id="job-{job_id}"' in page and "/static/exports/exports.js" in page
     with app.app_context():

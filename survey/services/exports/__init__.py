@@ -20,7 +20,7 @@ from ...extensions import db
 from ...models import Campaign
 
 FORMATS: dict[str, tuple[str, str]] = {
-    "csv": (".csv", "text/csv; charset=utf-8"),
+    "csv": (".csv", "text/csv"),  # Werkzeug adds "; charset=utf-8" to text/* types
     "xlsx": (".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
     "sav": (".sav", "application/x-spss-sav"),
     "pdf": (".pdf", "application/pdf"),
