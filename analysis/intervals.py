@@ -7,7 +7,7 @@ A degenerate input (``df <= 0``, undefined estimate) gives NaN bounds.
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
+from scipy import special  # not scipy.stats: same functions, ~0.45 s less to import
 
 __all__ = [
     "CI_METHODS", "clopper_pearson", "confidence_interval", "korn_graubard", "logit_interval",
@@ -22,7 +22,7 @@ def t_quantile(level: float, df: np.ndarray | float) -> np.ndarray:
     """Two-sided ``qt(1 − α/2, df)``; NaN where ``df <= 0``; normal quantile for ``inf``."""
     df = np.asarray(df, dtype=float)
     safe = np.where(df > 0, df, 1.0)
-    q = stats.t.ppf(0.5 + level / 2, safe)
+    q = special.stdtrit(safe, 0.5 + level / 2)  # = scipy.stats.t.ppf
     return np.where(df > 0, q, np.nan)
 
 
