@@ -38,6 +38,10 @@ PHONE = {
     "timezone_id": "Asia/Ho_Chi_Minh",
 }
 
+# An office screen in Vietnamese: Nội vụ's and the clerks' computers (downloads allowed).
+OFFICE = {"viewport": {"width": 1366, "height": 768}, "locale": "vi-VN",
+          "timezone_id": "Asia/Ho_Chi_Minh", "accept_downloads": True}
+
 PAGE_WEIGHT_LIMIT = 60 * 1024  # HTML + CSS + JS of the form page, uncompressed (issue 2)
 WEIGHED_TYPES = {"document": "html", "stylesheet": "css", "script": "js"}
 
@@ -45,6 +49,15 @@ WEIGHED_TYPES = {"document": "html", "stylesheet": "css", "script": "js"}
 def launch(playwright):
     """Debian's headless chromium with the network extras switched off."""
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+
+
+def log_in(page, base: str, username: str, password: str, landing: str) -> None:
+    """Log in through the real login form and wait for ``landing`` (a URL glob under ``base``)."""
+    page.goto(f"{base}/login")
+    page.get_by_label("Tên đăng nhập").fill(username)
+    page.get_by_label("Mật khẩu").fill(password)
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(f"{base}{landing}")
 
 
 def serious_violations(page) -> list[tuple]:

@@ -7,13 +7,20 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.browser_support import CHROMIUM, SKIP_REASON, Traffic, launch, live_server, serious_violations
+from tests.web.browser_support import (
+    CHROMIUM,
+    OFFICE,
+    SKIP_REASON,
+    Traffic,
+    launch,
+    live_server,
+    log_in,
+    serious_violations,
+)
 from tests.web.test_exports_web import world  # noqa: F401  (fixture)
 from tests.web.workspace_support import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM, reason=SKIP_REASON)]
-OFFICE = {"viewport": {"width": 1366, "height": 768}, "locale": "vi-VN",
-          "timezone_id": "Asia/Ho_Chi_Minh", "accept_downloads": True}
 
 
 def test_exports_download_from_the_page(app, world, tmp_path):  # noqa: F811
@@ -27,11 +34,7 @@ def test_exports_download_from_the_page(app, world, tmp_path):  # noqa: F811
         errors = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.goto(f"{base}/login")
-        page.get_by_label("Tên đăng nhập").fill("noivu")
-        page.get_by_label("Mật khẩu").fill(PASSWORD)
-        page.locator("button[type=submit]").click()
-        page.wait_for_url(f"{base}/admin/")
+        log_in(page, base, "noivu", PASSWORD, "/admin/")
         page.goto(f"{base}/admin/campaigns/{world['campaign']}/exports")
         assert serious_violations(page) == []
         page.get_by_label("Trọng số").select_option("unweighted")

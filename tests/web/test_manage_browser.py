@@ -11,12 +11,19 @@ from sqlalchemy import select
 from survey.extensions import db
 from survey.models import AuditLog, Response
 from tests.services.review_support import XSS, review_world
-from tests.web.browser_support import CHROMIUM, SKIP_REASON, Traffic, launch, live_server, serious_violations
+from tests.web.browser_support import (
+    CHROMIUM,
+    OFFICE,
+    SKIP_REASON,
+    Traffic,
+    launch,
+    live_server,
+    log_in,
+    serious_violations,
+)
 from tests.web.workspace_support import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM, reason=SKIP_REASON)]
-OFFICE = {"viewport": {"width": 1366, "height": 768}, "locale": "vi-VN",
-          "timezone_id": "Asia/Ho_Chi_Minh"}
 
 
 @pytest.fixture
@@ -31,11 +38,7 @@ def office(app):
         traffic = Traffic()
         traffic.attach(context)
         page = context.new_page()
-        page.goto(f"{base}/login")
-        page.get_by_label("Tên đăng nhập").fill("noivu")
-        page.get_by_label("Mật khẩu").fill(PASSWORD)
-        page.locator("button[type=submit]").click()
-        page.wait_for_url(f"{base}/admin/")
+        log_in(page, base, "noivu", PASSWORD, "/admin/")
         yield page, base, world, traffic
         browser.close()
 

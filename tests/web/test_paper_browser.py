@@ -16,12 +16,19 @@ from survey.services.paper import create_batch
 from survey.services.paper_codes import questions
 from survey.services.questionnaires import questionnaire_of
 from tests.services.paper_support import TYPED, paper_world
-from tests.web.browser_support import CHROMIUM, SKIP_REASON, Traffic, launch, live_server, serious_violations
+from tests.web.browser_support import (
+    CHROMIUM,
+    OFFICE,
+    SKIP_REASON,
+    Traffic,
+    launch,
+    live_server,
+    log_in,
+    serious_violations,
+)
 from tests.web.workspace_support import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM, reason=SKIP_REASON)]
-OFFICE = {"viewport": {"width": 1366, "height": 768}, "locale": "vi-VN",
-          "timezone_id": "Asia/Ho_Chi_Minh"}
 
 
 def test_a_clerk_types_a_form_by_keyboard_and_sees_the_confirmation(app):
@@ -39,11 +46,7 @@ def test_a_clerk_types_a_form_by_keyboard_and_sees_the_confirmation(app):
         traffic = Traffic()
         traffic.attach(context)
         page = context.new_page()
-        page.goto(f"{base}/login")
-        page.get_by_label("Tên đăng nhập").fill("can.bo.a")
-        page.get_by_label("Mật khẩu").fill(PASSWORD)
-        page.locator("button[type=submit]").click()
-        page.wait_for_url(f"{base}/staff/**")
+        log_in(page, base, "can.bo.a", PASSWORD, "/staff/**")
         page.goto(f"{base}/staff/paper/entry")
 
         # A mistyped check digit is caught before anything is sent.
