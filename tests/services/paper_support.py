@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import select
+
 from survey.extensions import db
-from survey.models import Campaign, CampaignUnit, Counter
+from survey.models import Campaign, CampaignUnit, Counter, PaperForm
 from survey.questionnaires import load_questionnaire
-from survey.services.paper import Actor
+from survey.services.paper import Actor, create_batch
 from survey.services.questionnaires import publish_questionnaire
 from tests.web.workspace_support import make_unit, make_user
 
@@ -41,3 +43,13 @@ def paper_world(ends_on: date = date(2099, 12, 31)) -> dict:
             "a": Actor(clerk_a.username, clerk_a.id), "b": Actor(clerk_b.username, clerk_b.id),
             "manager": Actor(manager.username, manager.id), "users": {
                 "a": clerk_a, "b": clerk_b, "manager": manager, "outsider": outsider}}
+
+
+def printed_serials(w: dict, count: int, *, counter: bool = False, double_entry: bool = False,
+                    actor: str = "a") -> list[str]:
+    """Serials of ``count`` forms printed for ``w``'s ward (committed), in serial order."""
+    batch = create_batch(campaign=w["campaign"], unit=w["ward"], counter=w["counter"] if counter else None,
+                         count=count, double_entry=double_entry, actor=w[actor])
+    db.session.commit()
+    return list(db.session.scalars(select(PaperForm.serial).filter_by(batch_id=batch.id)
+                                   .order_by(PaperForm.serial)))

@@ -26,7 +26,7 @@ from survey.services.paper_entry import TypedErrors, enter_form, resolve_form
 from survey.services.paper_import import import_paper
 from survey.services.responses import answers_of
 from survey.services.results import campaign_report
-from tests.services.paper_support import TYPED, paper_world
+from tests.services.paper_support import TYPED, paper_world, printed_serials
 
 pypdf = pytest.importorskip("pypdf")
 
@@ -149,11 +149,7 @@ def test_entry_checks_codes_on_the_server_and_scope(app):
 def test_double_entry_holds_the_first_typing_and_resolves_differences_field_by_field(app):
     with app.app_context():
         w = paper_world()
-        batch = create_batch(campaign=w["campaign"], unit=w["ward"], counter=w["counter"], count=2,
-                             double_entry=True, actor=w["manager"])
-        db.session.commit()
-        s1, s2 = db.session.scalars(select(PaperForm.serial).filter_by(batch_id=batch.id)
-                                    .order_by(PaperForm.serial)).all()
+        s1, s2 = printed_serials(w, 2, counter=True, double_entry=True, actor="manager")
         # Two typings that agree: stored once, after the second.
         first = enter_form(find_form(s1), TYPED, actor=w["a"])
         db.session.commit()
@@ -241,11 +237,7 @@ def _csv(rows: list[dict], header: list[str]) -> bytes:
 def test_import_is_all_or_nothing_with_row_and_column_errors(app):
     with app.app_context():
         w = paper_world()
-        batch = create_batch(campaign=w["campaign"], unit=w["ward"], counter=w["counter"], count=3,
-                             double_entry=False, actor=w["a"])
-        db.session.commit()
-        s1, s2, s3 = db.session.scalars(select(PaperForm.serial).filter_by(batch_id=batch.id)
-                                        .order_by(PaperForm.serial)).all()
+        s1, s2, s3 = printed_serials(w, 3, counter=True)
         enter_form(find_form(s3), TYPED, actor=w["a"])  # already typed on the screen
         db.session.commit()
         header = ["unit", "serial", "counter", *TYPED, "c5_1"]

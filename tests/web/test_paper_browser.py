@@ -12,10 +12,9 @@ from sqlalchemy import select
 
 from survey.extensions import db
 from survey.models import PaperForm, Response
-from survey.services.paper import create_batch
 from survey.services.paper_codes import questions
 from survey.services.questionnaires import questionnaire_of
-from tests.services.paper_support import TYPED, paper_world
+from tests.services.paper_support import TYPED, paper_world, printed_serials
 from tests.web.browser_support import (
     CHROMIUM,
     OFFICE,
@@ -35,10 +34,7 @@ def test_a_clerk_types_a_form_by_keyboard_and_sees_the_confirmation(app):
     from playwright.sync_api import sync_playwright
     with app.app_context():
         w = paper_world()
-        batch = create_batch(campaign=w["campaign"], unit=w["ward"], counter=None, count=1,
-                             double_entry=False, actor=w["a"])
-        db.session.commit()
-        serial = db.session.scalar(select(PaperForm.serial).filter_by(batch_id=batch.id))
+        (serial,) = printed_serials(w, 1)
         order = [q.code for q in questions(questionnaire_of(w["version"]))]
     with live_server(app) as base, sync_playwright() as playwright:
         browser = launch(playwright)

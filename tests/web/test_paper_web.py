@@ -9,14 +9,8 @@ from sqlalchemy import func, select
 
 from survey.extensions import db
 from survey.models import AuditLog, PaperForm, Response
-from survey.services.paper import create_batch
-from tests.services.paper_support import TYPED, paper_world
+from tests.services.paper_support import TYPED, paper_world, printed_serials
 from tests.web.workspace_support import login, token_of
-
-
-def _serials(batch_id: int) -> list[str]:
-    return list(db.session.scalars(select(PaperForm.serial).filter_by(batch_id=batch_id)
-                                   .order_by(PaperForm.serial)))
 
 
 def _state() -> tuple:
@@ -54,10 +48,7 @@ def test_print_page_gives_a_pdf_of_new_forms(app, client):
 def test_entry_screen_stores_once_and_refuses_the_same_serial_again(app, client):
     with app.app_context():
         w = paper_world()
-        batch = create_batch(campaign=w["campaign"], unit=w["ward"], counter=None, count=1,
-                             double_entry=False, actor=w["a"])
-        db.session.commit()
-        (serial,) = _serials(batch.id)
+        (serial,) = printed_serials(w, 1)
     login(client, "can.bo.a")
     page = client.get(f"/staff/paper/entry?serial={serial[:3]}-{serial[3:]}")
     html = page.get_data(as_text=True)
@@ -85,10 +76,7 @@ def test_entry_screen_stores_once_and_refuses_the_same_serial_again(app, client)
 def test_double_entry_and_resolution_through_the_pages(app):
     with app.app_context():
         w = paper_world()
-        batch = create_batch(campaign=w["campaign"], unit=w["ward"], counter=None, count=1,
-                             double_entry=True, actor=w["manager"])
-        db.session.commit()
-        (serial,) = _serials(batch.id)
+        (serial,) = printed_serials(w, 1, double_entry=True, actor="manager")
         form_id = db.session.scalar(select(PaperForm.id).filter_by(serial=serial))
     a, b, manager = app.test_client(), app.test_client(), app.test_client()
     for client, name in ((a, "can.bo.a"), (b, "can.bo.b"), (manager, "lanh.dao")):
@@ -125,10 +113,7 @@ def test_double_entry_and_resolution_through_the_pages(app):
 def test_import_page_reports_rows_and_columns_and_stores_all(app, client):
     with app.app_context():
         w = paper_world()
-        batch = create_batch(campaign=w["campaign"], unit=w["ward"], counter=None, count=2,
-                             double_entry=False, actor=w["a"])
-        db.session.commit()
-        s1, s2 = _serials(batch.id)
+        s1, s2 = printed_serials(w, 2)
         campaign_id = w["campaign"].id
     header = "unit,serial,c1_1,c1_2,overall,sex\n"
     login(client, "lanh.dao")
@@ -185,10 +170,7 @@ def test_import_page_bounds_the_rows_one_request_stores(app, client, monkeypatch
     monkeypatch.setattr(survey.paper.imports, "WEB_MAX_ROWS", 1)
     with app.app_context():
         w = paper_world()
-        batch = create_batch(campaign=w["campaign"], unit=w["ward"], counter=None, count=2,
-                             double_entry=False, actor=w["a"])
-        db.session.commit()
-        s1, s2 = _serials(batch.id)
+        s1, s2 = printed_serials(w, 2)
         campaign_id = w["campaign"].id
     login(client, "lanh.dao")
     token = token_of(client.get("/staff/paper/import").get_data(as_text=True))
