@@ -8,6 +8,8 @@ and no browser sends them.
 
 from __future__ import annotations
 
+from itertools import chain
+
 from flask import Flask, abort, current_app, request
 
 REPLACEMENT = "\ufffd"  # what the form parser puts where the bytes were not UTF-8
@@ -23,7 +25,7 @@ def init_app(app: Flask) -> None:
 
 def _refuse_nul() -> None:
     """NUL in the path, query or a JSON body is refused (400): PostgreSQL cannot store it."""
-    if "\x00" in request.path or "%00" in request.query_string.decode("latin-1"):
+    if "\x00" in request.path or b"%00" in request.query_string:
         abort(400)
     if request.is_json and request.content_length and (
             b"\\u0000" in request.get_data(cache=True) or b"\x00" in request.get_data(cache=True)):
@@ -35,8 +37,10 @@ def _refuse_broken_encoding() -> None:
     if request.method != "POST" or request.mimetype not in (
             "application/x-www-form-urlencoded", "multipart/form-data"):
         return
-    if len(request.form) > current_app.config.get("MAX_FORM_FIELDS", 500):
+    form = request.form
+    if len(form) > current_app.config.get("MAX_FORM_FIELDS", 500):
         abort(413)  # no questionnaire has this many questions
-    for key, values in request.form.lists():
-        if any(REPLACEMENT in text or "\x00" in text for text in (key, *values)):
-            abort(400)
+    # Every name and value in one string (joined by a character that is neither): two scans in C.
+    text = "\x01".join(chain(form.keys(), chain.from_iterable(form.listvalues())))
+    if REPLACEMENT in text or "\x00" in text:
+        abort(400)

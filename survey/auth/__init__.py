@@ -69,8 +69,9 @@ def _remember_language(response):
     """A ``?lang=`` choice on a workspace page is kept in the same cookie the public form uses."""
     from flask import request
     lang = request.args.get("lang")
-    already = any(c.startswith("lang=") for c in response.headers.getlist("Set-Cookie"))
-    if lang in ("vi", "en") and request.cookies.get("lang") != lang and not already:
+    if lang not in ("vi", "en") or request.cookies.get("lang") == lang:
+        return response  # nearly every request: no choice made, or the same one
+    if not any(c.startswith("lang=") for c in response.headers.getlist("Set-Cookie")):
         response.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax", httponly=True)
     return response
 
