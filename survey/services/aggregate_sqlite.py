@@ -12,13 +12,23 @@ as option numbers, so one row per response carries everything: ``unit, field, co
 s1, …`` as integers, fetched in batches straight into numpy.
 
 With a file database, no uncommitted writes on the session and a large campaign, the id range
-is split in two and the second half read on its own read-only connection in a thread (SQLite
-runs a statement without holding Python's GIL), so two cores share the scan.  Integer sums are
-exact, so the halves add up to the same counts as one pass.
+is split in two and the second half read on its own read-only connection, so two cores share
+the scan.  That half runs in a forked child process when this process has no other thread (a
+sync worker, the CLI, tests): the child has its own interpreter lock, so both halves decode
+their batches in numpy at the same time too (in a thread, each batch decoded held the lock
+while the other half's SQLite waited for it to hand over every row: 7.1 s instead of ~5.5 s
+at 1,000,000 responses).  With other threads about (a threaded server) a fork could copy a lock
+one of them holds, so the half runs in a helper thread instead.  Integer sums are exact, so the
+halves add up to the same counts as one pass, whichever way.
+
+The "improve most" question rides along as a bit mask per response (see
+:mod:`survey.services.results_improvement`): ``sqlite_cells(...)[IMPROVEMENT]``.
 """
 
 from __future__ import annotations
 
+import os
+import pickle
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -41,6 +51,13 @@ from analysis import (
 from ..extensions import db
 from ..models import Response
 from .results import ResultsError, Scope
+from .results_improvement import (
+    IMPROVEMENT,
+    chosen_mask_sql,
+    counts_from_masks,
+    improvement_item,
+    merged,
+)
 
 BATCH = 50_000
 SLOT_MAX = (1 << 63) - 1
@@ -66,15 +83,18 @@ class Packed:
     labels: tuple[str, ...] = ()  # a breakdown question: raw label of each value 1..n
 
 
-def plan(scope: Scope, variables: Sequence[str]) -> list[Packed]:
+def plan(scope: Scope, variables: Sequence[str], improve=None) -> list[Packed]:
     """Criterion items and breakdown questions, packed into as few 63-bit slots as possible.
 
     Each slot is one ``SUM`` over every answer row, the main cost of the pass, so items share
     a slot as a mixed-radix number (22 five-point criteria take 6²² < 2⁵⁷).  Slots are filled
     in the order of the item codes, so each holds a contiguous range of codes and an answer row
-    outside a slot's range is skipped after two comparisons.
+    outside a slot's range is skipped after two comparisons.  ``improve``: the improve-most
+    item, packed as its bit mask (:func:`results_improvement.chosen_mask_sql`).
     """
     values: dict[str, tuple[str, int, tuple[str, ...]]] = {}
+    if improve is not None:
+        values[improve.code] = (chosen_mask_sql(improve), 1 << (len(improve.options) + 1), ())
     for crit in scope.tree.criteria:
         # v = answer − lo + 1: the rating itself on a 1..K scale, yes/no (0/1) plus one.
         values.setdefault(crit.item, ("(a.number + 1)", 3, ()) if crit.binary
@@ -139,13 +159,15 @@ def pass_sql(scope: Scope, items: list[Packed]) -> str:
 class _Counts:
     """Per-grouping accumulators fed with batches of packed rows."""
 
-    def __init__(self, scope: Scope, items: list[Packed], groupings: list[tuple[str, ...]]):
+    def __init__(self, scope: Scope, items: list[Packed], groupings: list[tuple[str, ...]],
+                 improve=None):
         self.tree = scope.tree
         self.sets = answer_sets(self.tree)
         self.items = {p.code: p for p in items}
         self.groupings = groupings
         self.acc = {g: CountsAccumulator(LABEL_BASE) for g in groupings}
-        self.units: set[int] = set()
+        self.improve = improve
+        self.improve_parts: list[dict[int, list[int]]] = []
         # The overall cells are the sums of one breakdown's cells per unit when that breakdown
         # also keeps a cell for "not answered": one grouping's counting work saved per batch.
         self.carrier = next((g for g in groupings if len(g) == 1), None)
@@ -154,8 +176,11 @@ class _Counts:
         """Decode one batch and add its cells to every grouping."""
         table = np.array(rows, dtype=np.int64)
         unit = table[:, 0]
-        self.units.update(np.unique(unit).tolist())
         slots = table[:, 3:]
+        if self.improve is not None:
+            p = self.items[self.improve.code]
+            self.improve_parts.append(counts_from_masks(
+                self.improve, unit, slots[:, p.slot] // p.factor % p.radix))
         values = np.full((table.shape[0], len(self.tree.criteria)), np.nan)
         for k, crit in enumerate(self.tree.criteria):
             p = self.items[crit.item]
@@ -192,6 +217,19 @@ class _Counts:
             raise ResultsError("too many crossed categories for one pass")
         return label
 
+    def state(self) -> dict:
+        """What another half needs to add these counts to its own (small; picklable)."""
+        return {"cells": {g: [self.acc[g]._merge()] if self.acc[g].parts else []
+                          for g in self.groupings},
+                "improve": self.improve_parts}
+
+    def absorb(self, state: dict) -> None:
+        """Add the counts of another half (:meth:`state`)."""
+        for g in self.groupings:
+            for keys, counts in state["cells"][g]:
+                self.acc[g].add(keys, counts)
+        self.improve_parts.extend(state["improve"])
+
     def decode_label(self, grouping: tuple[str, ...], label: int) -> tuple:
         """The raw labels (field/counter id, option code) of a mixed-radix label."""
         parts = []
@@ -207,17 +245,26 @@ class _Counts:
 
 
 def sqlite_cells(scope: Scope, variables: Sequence[str], groupings: list[tuple[str, ...]]):
-    """``{grouping: RawCells | None}`` for :func:`aggregate_sums._finish` (see module doc)."""
+    """``{grouping: RawCells | None}`` for :func:`aggregate_sums._finish` (see module doc).
+
+    When the questionnaire has an improve-most item whose codes can be matched in SQL, the
+    result also holds its counts under :data:`IMPROVEMENT`.
+    """
     from .aggregate_sums import RawCells
 
-    items = plan(scope, variables)
+    improve = improvement_item(scope.questionnaire, {g.code for g in scope.tree.groups})
+    if improve is not None and chosen_mask_sql(improve) is None:
+        improve = None
+    items = plan(scope, variables, improve)
     sql = pass_sql(scope, items)
-    lo, hi = db.session.execute(
-        select(func.min(Response.id), func.max(Response.id))
-        .where(Response.campaign_id == scope.campaign.id)).one()
+    # Two statements: SQLite answers a lone min() or max() from an end of the campaign index,
+    # but both in one statement walk its whole range (0.08 s at 1,000,000 responses).
+    in_campaign = Response.campaign_id == scope.campaign.id
+    lo = db.session.scalar(select(func.min(Response.id)).where(in_campaign))
+    hi = db.session.scalar(select(func.max(Response.id)).where(in_campaign))
     if lo is None:
         raise ResultsError("the campaign has no included response to analyse")
-    main = _Counts(scope, items, groupings)
+    main = _Counts(scope, items, groupings, improve)
     session_conn = db.session.connection().connection.dbapi_connection
     ranges = [(lo, hi)]
     path = _file_path()
@@ -245,6 +292,8 @@ def sqlite_cells(scope: Scope, variables: Sequence[str], groupings: list[tuple[s
         counts = main.acc[g].result()
         out[g] = RawCells(counts.cell_stratum,
                           [main.decode_label(g, int(d)) for d in counts.cell_domain], counts)
+    if improve is not None:
+        out[IMPROVEMENT] = merged(improve, main.improve_parts)
     return out
 
 
@@ -273,27 +322,93 @@ def overall_and_carrier(main: _Counts) -> dict:
 
 def _count(session_conn, path: str | None, sql: str, scope: Scope, ranges: list, main: _Counts,
            items: list[Packed], groupings: list[tuple[str, ...]]) -> None:
-    """Count ``ranges[0]`` here and ``ranges[1]`` (if any) in a helper thread, then merge.
+    """Count ``ranges[0]`` here and ``ranges[1]`` (if any) alongside, then merge.
 
-    BLAS is held to one thread meanwhile: the two passes already use both cores, and
-    OpenBLAS's own threads fighting over them made each batch several times slower.
+    The second half goes to a forked child when this is the process's only thread, else to a
+    helper thread (see the module docstring); if it fails (e.g. the file cannot be opened
+    read-only) that half is counted here.  BLAS is held to one thread meanwhile: the two halves
+    already use both cores, and OpenBLAS's own threads fighting over them made each batch
+    several times slower.
     """
-    helper, errors, other = None, [], None
-    if len(ranges) == 2:
-        other = _Counts(scope, items, groupings)
-        helper = threading.Thread(target=_run_file, args=(path, sql, scope, ranges[1], other,
-                                                          errors), daemon=True)
-        helper.start()
+    if len(ranges) == 1:
+        _run(session_conn, sql, scope, ranges[0], main)
+        return
+    job = _Half(path, sql, scope, ranges[1], items, groupings, main.improve)
+    if FORK and hasattr(os, "fork") and threading.active_count() == 1:
+        job.fork()
+    else:
+        job.thread()
     _run(session_conn, sql, scope, ranges[0], main)
-    if helper is not None:
-        helper.join()
-        if errors:  # e.g. the file could not be opened read-only: count that half here
-            current_app.logger.warning("results pass: helper connection failed (%s)", errors[0])
-            _run(session_conn, sql, scope, ranges[1], main)
-            return
-        for g in groupings:
-            for keys, counts in other.acc[g].parts:
-                main.acc[g].add(keys, counts)
+    state = job.join()
+    if isinstance(state, str):
+        current_app.logger.warning("results pass: helper failed (%s)", state)
+        _run(session_conn, sql, scope, ranges[1], main)
+    else:
+        main.absorb(state)
+
+
+FORK = True  # False: the second half always in a thread (tests check both ways)
+
+
+class _Half:
+    """The second half of the pass on its own read-only connection, in a child or a thread."""
+
+    def __init__(self, path: str, sql: str, scope: Scope, bounds: tuple[int, int],
+                 items: list[Packed], groupings: list[tuple[str, ...]], improve):
+        self.path, self.sql, self.scope, self.bounds = path, sql, scope, bounds
+        self.counts = _Counts(scope, items, groupings, improve)
+        self.pid: int | None = None
+        self.pipe: int | None = None
+        self.helper: threading.Thread | None = None
+        self.outcome: dict | str = "not run"
+
+    def _work(self) -> dict | str:
+        """Count the half; its :meth:`_Counts.state`, or why it failed."""
+        try:
+            conn = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True,
+                                   timeout=10)
+            try:
+                _run(conn, self.sql, self.scope, self.bounds, self.counts)
+            finally:
+                conn.close()
+            return self.counts.state()
+        except Exception as exc:  # reported to the parent, which counts the half itself
+            return repr(exc)
+
+    def fork(self) -> None:
+        """Start the half in a child process that sends its state down a pipe and exits."""
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns, never runs the parent's cleanup
+            code = 1
+            try:
+                os.close(read)
+                with os.fdopen(write, "wb") as fh:
+                    pickle.dump(self._work(), fh, protocol=pickle.HIGHEST_PROTOCOL)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write)
+        self.pid, self.pipe = pid, read
+
+    def thread(self) -> None:
+        """Start the half in a helper thread."""
+        def target():
+            self.outcome = self._work()
+        self.helper = threading.Thread(target=target, daemon=True)
+        self.helper.start()
+
+    def join(self) -> dict | str:
+        """Wait for the half: its state, or a message saying why there is none."""
+        if self.helper is not None:
+            self.helper.join()
+            return self.outcome
+        with os.fdopen(self.pipe, "rb") as fh:  # read before waiting: the pipe could fill
+            data = fh.read()
+        _, status = os.waitpid(self.pid, 0)
+        if status != 0 or not data:
+            return f"child exit status {status}"
+        return pickle.loads(data)  # written just now by our own child
 
 
 def _run(conn, sql: str, scope: Scope, bounds: tuple[int, int], into: _Counts) -> None:
@@ -308,19 +423,6 @@ def _run(conn, sql: str, scope: Scope, bounds: tuple[int, int], into: _Counts) -
             into.add(rows)
     finally:
         cursor.close()
-
-
-def _run_file(path: str, sql: str, scope: Scope, bounds: tuple[int, int], into: _Counts,
-              errors: list) -> None:
-    """The second half on a read-only connection of its own (in a helper thread)."""
-    try:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=10)
-        try:
-            _run(conn, sql, scope, bounds, into)
-        finally:
-            conn.close()
-    except Exception as exc:  # re-raised in the calling thread
-        errors.append(exc)
 
 
 def _file_path() -> str | None:

@@ -72,6 +72,10 @@ def report_from_sums(scope: Scope, *, weighting: str, breakdowns: Sequence[tuple
     from .results_cache import cached_cells
 
     raw = cached_cells(scope, method, pivot.variables, groupings, compute)
+    from .results_improvement import IMPROVEMENT
+
+    if IMPROVEMENT in raw:  # formed by the SQLite pass along with the cells
+        scope.extras[IMPROVEMENT] = raw[IMPROVEMENT]
     return _finish(scope, weighting, breakdowns, raw, ci_method, level, papi_intervals)
 
 

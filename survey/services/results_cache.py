@@ -25,14 +25,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import Response
-from ..models.response import REVIEW_PREDICATE
-from .results import Scope, flagged
+from .results import Scope, review_rows
 
-VERSION = 2  # bump when the stored counts change shape or meaning
+VERSION = 3  # bump when the stored counts change shape or meaning (3: improve-most counts)
 
 
 def cached_cells(scope: Scope, method: str, variables: Sequence[str],
@@ -59,17 +58,18 @@ def _fingerprint(scope: Scope) -> tuple[int, str]:
     """Number of the campaign's responses and a hash of the ids left out of the report.
 
     The left-out ids (excluded, and flagged ones when flagged responses are left out) come from
-    the partial review index, so the query reads only those few rows however large the campaign.
+    the partial review index (:func:`results.review_rows`), so only those few rows are read
+    however large the campaign.  The number of responses is the one
+    :func:`results.campaign_report` has just counted.
     """
-    total = db.session.scalar(select(func.count()).select_from(Response)
-                              .where(Response.campaign_id == scope.campaign.id))
-    left_out = Response.excluded.is_(True) if scope.include_flagged else or_(
-        Response.excluded.is_(True), flagged())
+    total = scope.n_responses
+    if total is None:
+        total = db.session.scalar(select(func.count()).select_from(Response)
+                                  .where(Response.campaign_id == scope.campaign.id))
     digest = hashlib.sha256()
-    for (response_id,) in db.session.execute(
-            select(Response.id).where(Response.campaign_id == scope.campaign.id,
-                                      text(REVIEW_PREDICATE), left_out).order_by(Response.id)):
-        digest.update(b"%d," % response_id)
+    for response_id, excluded in review_rows(scope.campaign.id):
+        if excluded or not scope.include_flagged:  # a review row not excluded is flagged
+            digest.update(b"%d," % response_id)
     return int(total or 0), digest.hexdigest()
 
 

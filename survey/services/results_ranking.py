@@ -3,23 +3,22 @@
 Ranks come from :func:`analysis.rank_intervals` on the report's unit estimates; a PAPI-style
 quartile group is given only where the whole rank interval lies in one group.  The one figure
 computed here is the point share of respondents naming an element in the "improve most"
-question, a weighted ratio of counts grouped in SQL.
+question, a weighted ratio of per-unit counts (:mod:`survey.services.results_improvement`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import select
 
 from analysis import Report, rank_intervals
 
 from ..extensions import db
-from ..models import Answer, Campaign, Response, Unit
-from .results import flagged
+from ..models import Campaign, Unit
 from .results_extras import populations
+from .results_improvement import ImprovementCounts, improvement_counts, improvement_item
 
 GROUPS = (("Cao", "High"), ("Trung bình cao", "Upper middle"),
           ("Trung bình thấp", "Lower middle"), ("Thấp", "Low"))
@@ -93,39 +92,35 @@ def _quartile(rank: int, m: int) -> int:
 
 
 def improvement_shares(campaign: Campaign, questionnaire, report: Report, weighting: str,
-                       include_flagged: bool) -> tuple[ImprovementShare, ...]:
+                       include_flagged: bool, counts: ImprovementCounts | None = None
+                       ) -> tuple[ImprovementShare, ...]:
     """Per element: weighted share choosing it in the "improve most" question, and its index.
 
-    The item is the first multiple-choice question whose option codes name groups of the index
-    tree (``improve`` in ``sipas-counter``).  Share = Σ_h w_h c_hk / Σ_h w_h a_h with a_h the
-    unit's respondents who answered that question and c_hk those choosing element k; w_h as in
-    the report (raked reports use the design weights here).
+    The item: :func:`results_improvement.improvement_item` (``improve`` in ``sipas-counter``).
+    Share = Σ_h w_h c_hk / Σ_h w_h a_h with a_h the unit's respondents who answered that
+    question and c_hk those choosing element k; w_h as in the report (raked reports use the
+    design weights here).  ``counts``: the per-unit counts when the results pass formed them
+    (:class:`ImprovementCounts` for this item), otherwise they are queried.
     """
     groups = {e.indicator for e in report.estimates if e.kind == "group"}
-    item = next((i for i in questionnaire.items.values() if i.type == "multiple_choice"
-                 and any(o.code in groups for o in i.options)), None)
+    item = improvement_item(questionnaire, groups)
     if item is None:
         return ()
-    conditions = [Response.campaign_id == campaign.id, Response.excluded.is_(False),
-                  Answer.item_code == item.code, Answer.choices.is_not(None)]
-    if not include_flagged:
-        conditions.append(~flagged())
-    rows = db.session.execute(
-        select(Response.unit_id, cast(Answer.choices, String), func.count())
-        .join(Response, Response.id == Answer.response_id).where(*conditions)
-        .group_by(Response.unit_id, cast(Answer.choices, String)))
-    weight = _unit_weights(campaign, report, weighting)
+    if counts is None or counts.item != item.code:
+        counts = improvement_counts(campaign.id, item, include_flagged)
+    weight = _unit_weights(campaign, report, weighting) if counts.per_unit else {}
     answered: float = 0.0
-    chosen: dict[str, float] = {}
+    chosen = [0.0] * len(counts.options)
     counted = 0
-    for unit_id, text, count in rows:
+    for unit_id, (n_answered, *n_chosen) in sorted(counts.per_unit.items()):
         w = weight.get(unit_id, 1.0)
-        answered += w * count
-        counted += count
-        for code in set(json.loads(text) if text else []):
-            chosen[code] = chosen.get(code, 0.0) + w * count
+        answered += w * n_answered
+        counted += n_answered
+        for k, n in enumerate(n_chosen):
+            chosen[k] += w * n
     if not answered:
         return ()
+    share_of = dict(zip(counts.options, chosen, strict=True))
     overall = {e.indicator: e for e in report.estimates if not e.domain and e.kind == "group"}
     out = []
     for option in item.options:
@@ -134,7 +129,7 @@ def improvement_shares(campaign: Campaign, questionnaire, report: Report, weight
         est = overall.get(option.code)
         sat = est.estimate if est is not None and est.flag != "suppressed" else None
         out.append(ImprovementShare(option.code, dict(option.label),
-                                    100.0 * chosen.get(option.code, 0.0) / answered, counted,
+                                    100.0 * share_of[option.code] / answered, counted,
                                     sat if sat is None or math.isfinite(sat) else None))
     return tuple(out)
 

@@ -68,6 +68,7 @@ from .results_extras import (
     population_margins,
     weighting_options,
 )
+from .results_improvement import IMPROVEMENT
 from .results_ranking import ImprovementShare, RankRow, improvement_shares, rank_units
 
 __all__ = ["CampaignResults", "Comparison", "ImprovementShare", "Indicator", "RankRow", "Row",
@@ -270,11 +271,12 @@ def campaign_results(campaign_id: int, *, weighting: str = "unweighted",
         return CampaignResults(settings={}, error=chosen.note, error_en=chosen.note_en, **base)
     items = _demographic_items(questionnaire, demographics)
     use_margins = margins or (population_margins(campaign) if weighting == "raked" else None)
+    extras: dict = {}
     try:
         report = campaign_report(campaign.id, weighting=weighting,
                                  by=["unit", "field", *items], include_flagged=include_flagged,
                                  margins=use_margins, ci_method=ci,
-                                 papi_intervals=papi_compatible)
+                                 papi_intervals=papi_compatible, extras=extras)
     except ResultsError as exc:
         vi, en = explain(str(exc))
         return CampaignResults(settings={}, error=vi, error_en=en, **base)
@@ -297,7 +299,7 @@ def campaign_results(campaign_id: int, *, weighting: str = "unweighted",
         settings=settings, overall=overall, trend=points,
         tables=tables, comparison=comparison, ranking=ranking, ranking_note=note,
         improvement=improvement_shares(campaign, questionnaire, report, weighting,
-                                       include_flagged), **base)
+                                       include_flagged, extras.get(IMPROVEMENT)), **base)
 
 
 def _trend(campaign: Campaign, overall: tuple[Row, ...], cache: dict[int, Report],

@@ -222,11 +222,13 @@ def test_charts_are_safe_svg_with_vietnamese_and_png(app, demo):
     assert "Phường 1" in {row[0] for row in charts[0].rows}
 
 
-def test_sqlite_pass_split_over_two_connections_gives_the_same_report(app, monkeypatch):
+@pytest.mark.parametrize("fork", [True, False], ids=["forked half", "thread half"])
+def test_sqlite_pass_split_over_two_connections_gives_the_same_report(app, monkeypatch, fork):
     if app.config["BACKEND"] != "sqlite":
         pytest.skip("the split pass is the SQLite path")
     from survey.services import results_cache
     monkeypatch.setattr(results_cache, "cached_cells", lambda *args: args[-1]())  # no reuse
+    monkeypatch.setattr(aggregate_sqlite, "FORK", fork)
     with app.app_context():
         campaign = seed_campaign()
         one = campaign_report(campaign.id, weighting="design", by=["unit", "field", "sex"])
@@ -238,6 +240,22 @@ def test_sqlite_pass_split_over_two_connections_gives_the_same_report(app, monke
     with app.app_context():
         three = campaign_report(campaign.id, weighting="design", by=["unit", "field", "sex"])
     assert [e.to_dict() for e in one.estimates] == [e.to_dict() for e in three.estimates]
+
+
+def test_sqlite_pass_counts_the_half_of_a_child_that_died(app, monkeypatch):
+    if app.config["BACKEND"] != "sqlite":
+        pytest.skip("the split pass is the SQLite path")
+    import os
+
+    from survey.services import results_cache
+    monkeypatch.setattr(results_cache, "cached_cells", lambda *args: args[-1]())  # no reuse
+    with app.app_context():
+        campaign = seed_campaign()
+        one = campaign_report(campaign.id, weighting="design", by=["unit", "sex"])
+        monkeypatch.setattr(aggregate_sqlite, "SPLIT_ABOVE", 0)
+        monkeypatch.setattr(aggregate_sqlite._Half, "_work", lambda self: os._exit(3))
+        two = campaign_report(campaign.id, weighting="design", by=["unit", "sex"])
+    assert [e.to_dict() for e in one.estimates] == [e.to_dict() for e in two.estimates]
 
 
 def _later_campaign(earlier: Campaign) -> int:
