@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from fpdf import FPDF
+from typing import TYPE_CHECKING
 
 from .fonts import add_fonts
 from .qr import draw_qr, qr_matrix
+
+if TYPE_CHECKING:  # fpdf2 is imported when a document is made, not with every app (0.1 s)
+    from fpdf import FPDF
 
 INVITE_VI = "Quét mã QR để đánh giá mức độ hài lòng"
 INVITE_EN = "Scan the QR code to rate your satisfaction"
@@ -45,6 +47,8 @@ def render(kind: str, items: list[PrintItem]) -> bytes:
 
 def _document(fmt) -> FPDF:
     """A new PDF with the embedded DejaVu faces, no automatic page breaks."""
+    from fpdf import FPDF
+
     pdf = FPDF(unit="mm", format=fmt)
     pdf.set_auto_page_break(False)
     pdf.set_margins(0, 0, 0)
