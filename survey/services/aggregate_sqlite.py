@@ -140,14 +140,24 @@ def _dispatch(items: list[Packed]) -> str:
 
 
 def pass_sql(scope: Scope, items: list[Packed]) -> str:
-    """One row per included response with id in ``[:lo, :hi]``: unit, field, counter, slots."""
+    """One row per included response with id in ``[:lo, :hi]``: unit, field, counter, slots.
+
+    A slot's ``CASE`` gives NULL (ignored by ``SUM``) for any other item code.  Most answer
+    rows belong to the slot with the most items (the criteria), so that slot goes straight to
+    its binary search; the others first skip rows outside their code range in two comparisons
+    (5 % less SQLite time than range checks everywhere).
+    """
     n_slots = max(p.slot for p in items) + 1
+    members = [[p for p in items if p.slot == slot] for slot in range(n_slots)]
+    busiest = max(range(n_slots), key=lambda slot: len(members[slot]))
     sums = []
-    for slot in range(n_slots):
-        members = [p for p in items if p.slot == slot]
-        low, high = members[0].code, members[-1].code
+    for slot, part in enumerate(members):
+        if slot == busiest:
+            sums.append(f"COALESCE(SUM({_dispatch(part)}), 0)")
+            continue
+        low, high = part[0].code, part[-1].code
         sums.append(f"COALESCE(SUM(CASE WHEN a.item_code >= '{low}' AND a.item_code <= "
-                    f"'{high}' THEN ({_dispatch(members)}) END), 0)")
+                    f"'{high}' THEN ({_dispatch(part)}) END), 0)")
     where = "r.id BETWEEN :lo AND :hi AND r.campaign_id = :campaign AND r.excluded = 0"
     if not scope.include_flagged:
         where += " AND (r.flags IS NULL OR json_array_length(r.flags) = 0)"
