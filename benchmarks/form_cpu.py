@@ -8,11 +8,14 @@ first: give it a throwaway database), then sends ``--n`` submissions (GET the fo
 answers with its token, each from a new browser) through Flask's test client and measures this
 process's CPU time (``time.process_time``) around each request: no sockets, no other processes,
 so the figure is steady on a busy machine. Best of three rounds (``--rounds``); with a
-PostgreSQL on this machine, the CPU its processes spent per submission (mean of the rounds) is
-printed too (autovacuum and the like included, so give it a server of its own). The same loop
-against ``benchmarks/_ceiling_app.py`` is printed for scale. ``--profile`` prints a cProfile
-listing (``PROFILE_FILTER=regex`` narrows it to matching functions, ``PROFILE_SORT=tottime``
-sorts it, ``PROFILE_DUMP=file`` keeps it).
+PostgreSQL on this machine, the CPU its processes spent per submission (mean of the rounds, read
+in nanoseconds from ``/proc/<pid>/schedstat``) is printed too (autovacuum and the like included,
+so give it a server of its own), and in brackets what the app's own connections spent in the
+least of the rounds (the steadier figure for comparing two versions of the statements).
+``--setup-sql "SQL; …"`` runs SQL after seeding (experiments on a scratch database: a dropped
+index or constraint). The same loop against ``benchmarks/_ceiling_app.py`` is printed for
+scale. ``--profile`` prints a cProfile listing (``PROFILE_FILTER=regex`` narrows it to matching
+functions, ``PROFILE_SORT=tottime`` sorts it, ``PROFILE_DUMP=file`` keeps it).
 """
 
 from __future__ import annotations
@@ -48,11 +51,14 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=300, help="submissions per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (the least is kept)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile listing instead")
+    parser.add_argument("--setup-sql", help="SQL run after seeding (experiments on a scratch database)")
     args = parser.parse_args()
     url = args.url or f"sqlite:///{tempfile.mkdtemp(prefix='sipas-form-cpu-')}/form.db"
     _fresh(url)
-    from benchmarks.load import answer_bodies, children_cpu, migrate_and_seed
+    from benchmarks.load import answer_bodies, migrate_and_seed
     codes = migrate_and_seed(url, 200)
+    if args.setup_sql:
+        _run_sql(url, args.setup_sql)
     bodies = answer_bodies(50)
     from survey import create_app
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "form-cpu-" + "x" * 32})
@@ -75,17 +81,20 @@ def main() -> int:
         return (t1 - t0) + (t3 - t2)
 
     postmaster = _postmaster(url)
+    database = url.rsplit("/", 1)[-1].split("?")[0]
 
     def rounds(one, n) -> tuple[float, float | None]:
         """Least total CPU seconds of ``--rounds`` rounds of ``n`` calls in this process, and the
-        database server's mean per round (a PostgreSQL on this machine, else None; its CPU is
-        read in clock ticks, too coarse for the least of short rounds)."""
+        database server's (mean per round, least of its app connections' per round; None unless
+        the PostgreSQL runs on this machine)."""
         ours, theirs = [], []
         for _ in range(args.rounds):
-            before = children_cpu(postmaster)
+            before = children_cpu_ns(postmaster, database)
             ours.append(sum(one() for _ in range(n)))
-            theirs.append(children_cpu(postmaster) - before)
-        return min(ours), (sum(theirs) / len(theirs) if postmaster else None)
+            theirs.append(_spent(before, children_cpu_ns(postmaster, database)))
+        if not postmaster:
+            return min(ours), None
+        return min(ours), (sum(t[0] for t in theirs) / len(theirs), min(t[1] for t in theirs))
 
     for _ in range(30):
         submission(app.test_client())
@@ -125,9 +134,53 @@ def main() -> int:
     return 0
 
 
-def _db(seconds: float | None, n: int) -> str:
-    """`` + x.xx ms in PostgreSQL`` when the server's CPU was measured."""
-    return "" if seconds is None else f" + {1000 * seconds / n:.2f} ms in PostgreSQL"
+def _run_sql(url: str, sql: str) -> None:
+    """Run ``sql`` (one or more statements) on the seeded database."""
+    from sqlalchemy import create_engine, text
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(sql))
+    engine.dispose()
+
+
+def children_cpu_ns(pid: int | None, database: str = "") -> dict[int, tuple[int, bool]]:
+    """CPU nanoseconds run so far by each living child of ``pid`` (Linux ``schedstat``: exact,
+    where ``stat``'s clock ticks are 10 ms), and whether it is connected to ``database`` (the
+    app's own connections, not autovacuum or the server's writers)."""
+    found: dict[int, tuple[int, bool]] = {}
+    if pid is None:
+        return found
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            if int(stat[stat.rindex(")") + 2:].split()[1]) != pid:
+                continue
+            ran = int(Path(entry.path, "schedstat").read_text().split()[0])
+            title = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        found[int(entry.name)] = (ran, bool(database) and f" {database} " in title)
+    return found
+
+
+def _spent(before: dict, after: dict) -> tuple[float, float]:
+    """Seconds run between two readings by the processes alive at both: all, the app's."""
+    total = ours = 0
+    for pid, (ran, mine) in after.items():
+        if pid in before:
+            total += ran - before[pid][0]
+            ours += (ran - before[pid][0]) if mine else 0
+    return total / 1e9, ours / 1e9
+
+
+def _db(seconds: tuple[float, float] | None, n: int) -> str:
+    """`` + x.xx ms in PostgreSQL (y.yy in its connections)`` when the server's CPU was measured."""
+    if seconds is None:
+        return ""
+    return (f" + {1000 * seconds[0] / n:.2f} ms in PostgreSQL ({1000 * seconds[1] / n:.2f} in the "
+            "app's connections, least round)")
 
 
 def _postmaster(url: str) -> int | None:

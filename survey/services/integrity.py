@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Integer, bindparam, func, literal_column, select, update
 from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
@@ -125,8 +125,9 @@ def assess(*, answers: Mapping[str, object], signals: Signals, secret: str, thre
               ("repeated_pattern", pattern, thresholds.repeated_pattern)]
     params = {"device": device_value, "entry": entry_point_id, "pattern": pattern, "unit": unit_id,
               "at": submitted_at, "exclude": exclude_id if exclude_id is not None else 0}
-    for code, _value, (_limit, minutes) in checks:
+    for code, _value, (limit, minutes) in checks:
         params[f"{code}_since"] = submitted_at - timedelta(minutes=minutes)
+        params[f"{code}_cap"] = limit + 1  # "over the threshold" needs no exact count
     stmt = _count_statement(device_hash is not None)
     rows = direct.execute(stmt, params)
     counts = rows.fetchone() if rows is not None else db.session.execute(stmt, params).one()
@@ -157,6 +158,10 @@ _COUNTS: dict[bool, object] = {}
 def _count_statement(by_device: bool):
     """The three burst counts in one statement (a scalar subquery each, on its own index).
 
+    Each count stops at ``<code>_cap`` rows (the threshold + 1, a ``LIMIT`` inside the count):
+    :func:`assess` only tells "under the threshold", "exactly at it" (the burst is crossed now)
+    and "over it", so counting further changes nothing, and a busy poster's or a common answer
+    pattern's hundreds of recent rows are no longer walked on every submission.
     Built once; every value is a bound parameter (``exclude`` 0 when nothing is left out).
     """
     stmt = _COUNTS.get(by_device)
@@ -168,8 +173,9 @@ def _count_statement(by_device: bool):
             where = [*_key_conditions(code, by_device, value, bindparam("unit")),
                      Response.submitted_at > bindparam(f"{code}_since"),
                      Response.submitted_at <= bindparam("at"), Response.id != bindparam("exclude")]
-            columns.append(select(func.count()).select_from(Response).where(*where)
-                           .scalar_subquery().label(code))
+            capped = select(literal_column("1").label("one")).select_from(Response).where(*where) \
+                .limit(bindparam(f"{code}_cap", type_=Integer)).subquery(f"{code}_rows")
+            columns.append(select(func.count()).select_from(capped).scalar_subquery().label(code))
         stmt = _COUNTS[by_device] = select(*columns)
     return stmt
 

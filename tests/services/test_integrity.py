@@ -118,3 +118,31 @@ def test_stored_responses_and_audit_entries_cannot_be_deleted_or_rewritten(app, 
             db.session.flush()
         db.session.rollback()
     assert _count(app) == 1
+
+
+AWKWARD_TEXTS = ['say "thanks", {really}', "back\\slash \\\" and \\\\", "NULL", " spaced ",
+                 "dòng một\ndòng hai\tTab", "emoji 🙂 and 中文", "'; DROP TABLE answers; --", ","]
+
+
+@pytest.mark.parametrize("text", AWKWARD_TEXTS)
+def test_every_kind_of_answer_is_stored_exactly_as_given(app, text):
+    """What goes into the answers' arrays (PostgreSQL: array literals, one per column) comes
+    back value for value: quotes, backslashes, braces, commas, the word NULL, spaces, newlines."""
+    answers = {"c1_1": 5, "c1_2": "na", "gave_feedback": 0, "improve": ["e1", "e5"],
+               "sex": "female", "comment": text}
+    with app.app_context():
+        entry = make_campaign()
+        response, created = submit_response(
+            entry=entry, version=entry.campaign.questionnaire_version,
+            questionnaire=load_questionnaire("sipas-counter"), answers=answers,
+            submission_uuid=str(uuid.uuid4()))
+        db.session.commit()
+        stored = {row.item_code: row for row in db.session.scalars(
+            select(Answer).filter_by(response_id=response.id))}
+    assert created and set(stored) == set(answers)
+    assert stored["comment"].text == text and stored["sex"].choice == "female"
+    assert stored["improve"].choices == ["e1", "e5"] and stored["improve"].choice is None
+    c1_1 = stored["c1_1"]
+    assert (c1_1.rating, c1_1.scale_points, c1_1.not_applicable) == (5, 5, False)
+    assert stored["c1_2"].not_applicable and stored["c1_2"].rating is None
+    assert stored["gave_feedback"].number == 0 and stored["gave_feedback"].rating is None
