@@ -72,7 +72,8 @@ _LOCALES = {"vi": Locale("vi"), "en": Locale("en")}  # parsed once: Babel parses
 def _select_locale() -> Locale:
     """``?lang=`` first, then the language cookie, then Vietnamese."""
     # Not request.form: reading the body here would re-raise errors such as 413 in error pages.
-    lang = request.args.get("lang") or request.cookies.get("lang")
+    args, cookies = request.args, request.cookies  # "in" first: a missing key raises inside .get
+    lang = (args["lang"] if "lang" in args else None) or (cookies["lang"] if "lang" in cookies else None)
     return _LOCALES.get(lang) or _LOCALES["vi"]
 
 

@@ -68,7 +68,8 @@ def init_app(app: Flask) -> None:
 def _remember_language(response):
     """A ``?lang=`` choice on a workspace page is kept in the same cookie the public form uses."""
     from flask import request
-    lang = request.args.get("lang")
+    args = request.args  # "in" first: a missing key raises inside .get
+    lang = args["lang"] if "lang" in args else None
     if lang not in ("vi", "en") or request.cookies.get("lang") == lang:
         return response  # nearly every request: no choice made, or the same one
     if not any(c.startswith("lang=") for c in response.headers.getlist("Set-Cookie")):

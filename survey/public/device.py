@@ -41,9 +41,11 @@ def ensure_device_cookie(resp) -> None:
 
 def is_staff_browser() -> bool:
     """A logged-in workspace session (Flask-Login's ``_user_id``) or a valid staff-device cookie."""
-    if session.get("_user_id"):
+    cookies = request.cookies
+    # Without a session cookie the session is empty: not opened here (nor marked as read).
+    if current_app.config["SESSION_COOKIE_NAME"] in cookies and session.get("_user_id"):
         return True
-    token = request.cookies.get(STAFF_COOKIE)
+    token = cookies.get(STAFF_COOKIE)
     if not token:
         return False
     try:

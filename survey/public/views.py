@@ -161,7 +161,8 @@ def _render_form(entry, answers, errors, status, notice=None, raw=None, submissi
                      _fresh_questions(q, version, lang, answers) if not errors else None,
                      returned=raw is not None)
     resp = make_response(html, status)
-    resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax", httponly=True)
+    if request.cookies.get("lang") != lang:  # the browser keeps its choice; nothing to re-send
+        resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax", httponly=True)
     resp.headers["Cache-Control"] = "no-store"
     device.ensure_device_cookie(resp)
     return resp
