@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -64,6 +65,7 @@ SLOT_MAX = (1 << 63) - 1
 LABEL_BASE = 1 << 24
 UNANSWERED = LABEL_BASE - 1  # the carrier breakdown's cell for respondents outside its domains
 SPLIT_ABOVE = 200_000  # responses; smaller campaigns are read in one pass
+FORK = True  # False: the second half always in a helper thread (tests check both ways)
 BUILTIN = {"field": "r.field_id", "counter": "r.counter_id"}
 
 
@@ -229,8 +231,7 @@ class _Counts:
 
     def state(self) -> dict:
         """What another half needs to add these counts to its own (small; picklable)."""
-        return {"cells": {g: [self.acc[g]._merge()] if self.acc[g].parts else []
-                          for g in self.groupings},
+        return {"cells": {g: list(self.acc[g].parts) for g in self.groupings},
                 "improve": self.improve_parts}
 
     def absorb(self, state: dict) -> None:
@@ -344,20 +345,19 @@ def _count(session_conn, path: str | None, sql: str, scope: Scope, ranges: list,
         _run(session_conn, sql, scope, ranges[0], main)
         return
     job = _Half(path, sql, scope, ranges[1], items, groupings, main.improve)
-    if FORK and hasattr(os, "fork") and threading.active_count() == 1:
-        job.fork()
-    else:
+    if not (FORK and hasattr(os, "fork") and threading.active_count() == 1 and job.fork()):
         job.thread()
-    _run(session_conn, sql, scope, ranges[0], main)
+    try:
+        _run(session_conn, sql, scope, ranges[0], main)
+    except BaseException:
+        job.cancel()
+        raise
     state = job.join()
     if isinstance(state, str):
         current_app.logger.warning("results pass: helper failed (%s)", state)
         _run(session_conn, sql, scope, ranges[1], main)
     else:
         main.absorb(state)
-
-
-FORK = True  # False: the second half always in a thread (tests check both ways)
 
 
 class _Half:
@@ -385,10 +385,18 @@ class _Half:
         except Exception as exc:  # reported to the parent, which counts the half itself
             return repr(exc)
 
-    def fork(self) -> None:
-        """Start the half in a child process that sends its state down a pipe and exits."""
+    def fork(self) -> bool:
+        """Start the half in a child process that sends its state down a pipe and exits.
+
+        False when no process could be made (the caller uses a thread then).
+        """
         read, write = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            return False
         if pid == 0:  # the child: never returns, never runs the parent's cleanup
             code = 1
             try:
@@ -400,6 +408,7 @@ class _Half:
                 os._exit(code)
         os.close(write)
         self.pid, self.pipe = pid, read
+        return True
 
     def thread(self) -> None:
         """Start the half in a helper thread."""
@@ -407,6 +416,14 @@ class _Half:
             self.outcome = self._work()
         self.helper = threading.Thread(target=target, daemon=True)
         self.helper.start()
+
+    def cancel(self) -> None:
+        """Stop a child whose result is no longer wanted (the parent's half failed)."""
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            os.close(self.pipe)
+            self.pid = None
 
     def join(self) -> dict | str:
         """Wait for the half: its state, or a message saying why there is none."""

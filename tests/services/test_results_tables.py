@@ -258,6 +258,38 @@ def test_sqlite_pass_counts_the_half_of_a_child_that_died(app, monkeypatch):
     assert [e.to_dict() for e in one.estimates] == [e.to_dict() for e in two.estimates]
 
 
+def test_sqlite_pass_stops_its_child_when_its_own_half_fails(app, monkeypatch):
+    if app.config["BACKEND"] != "sqlite":
+        pytest.skip("the split pass is the SQLite path")
+    import os
+
+    from survey.services import results_cache
+    monkeypatch.setattr(results_cache, "cached_cells", lambda *args: args[-1]())  # no reuse
+    monkeypatch.setattr(aggregate_sqlite, "SPLIT_ABOVE", 0)
+    started = []
+    real_fork = aggregate_sqlite._Half.fork
+
+    def fork(half):
+        started.append(half)
+        return real_fork(half)
+
+    def failing(conn, *args):
+        if os.getpid() == parent:  # the parent's half fails; the child's would work
+            raise RuntimeError("disk went away")
+        return real_run(conn, *args)
+
+    parent, real_run = os.getpid(), aggregate_sqlite._run
+    monkeypatch.setattr(aggregate_sqlite._Half, "fork", fork)
+    monkeypatch.setattr(aggregate_sqlite, "_run", failing)
+    with app.app_context():
+        campaign = seed_campaign()
+        with pytest.raises(RuntimeError, match="disk went away"):
+            campaign_report(campaign.id, weighting="design", by=["unit"])
+    assert len(started) == 1 and started[0].pid is None  # killed and waited for
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # no child left behind
+
+
 def _later_campaign(earlier: Campaign) -> int:
     """A later campaign of the same questionnaire on the same units, R1 clearly happier."""
     later = Campaign(code="res-later", name="Kết quả kỳ sau",
