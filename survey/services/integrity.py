@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, bindparam, func, literal_column, select, update
+from sqlalchemy import BigInteger, bindparam, func, literal_column, select, update
 from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
@@ -174,7 +174,7 @@ def _count_statement(by_device: bool):
                      Response.submitted_at > bindparam(f"{code}_since"),
                      Response.submitted_at <= bindparam("at"), Response.id != bindparam("exclude")]
             capped = select(literal_column("1").label("one")).select_from(Response).where(*where) \
-                .limit(bindparam(f"{code}_cap", type_=Integer)).subquery(f"{code}_rows")
+                .limit(bindparam(f"{code}_cap", type_=BigInteger)).subquery(f"{code}_rows")
             columns.append(select(func.count()).select_from(capped).scalar_subquery().label(code))
         stmt = _COUNTS[by_device] = select(*columns)
     return stmt
