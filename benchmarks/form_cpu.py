@@ -94,7 +94,8 @@ def main() -> int:
             theirs.append(_spent(before, children_cpu_ns(postmaster, database)))
         if not postmaster:
             return min(ours), None
-        return min(ours), (sum(t[0] for t in theirs) / len(theirs), min(t[1] for t in theirs))
+        seen = [t[1] for t in theirs if t[1] > 0] or [0.0]  # the app connects in its first round
+        return min(ours), (sum(t[0] for t in theirs) / len(theirs), min(seen))
 
     for _ in range(30):
         submission(app.test_client())
