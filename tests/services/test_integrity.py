@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -13,6 +14,7 @@ from survey.extensions import db
 from survey.models import Answer, EntryPoint, Response
 from survey.questionnaires import load_questionnaire
 from survey.services.entry_points import EntryPointUnavailable
+from survey.services.integrity import Signals, Thresholds, _count_statement, assess
 from survey.services.responses import submit_response
 
 from ..factories import make_campaign
@@ -146,3 +148,37 @@ def test_every_kind_of_answer_is_stored_exactly_as_given(app, text):
     assert (c1_1.rating, c1_1.scale_points, c1_1.not_applicable) == (5, 5, False)
     assert stored["c1_2"].not_applicable and stored["c1_2"].rating is None
     assert stored["gave_feedback"].number == 0 and stored["gave_feedback"].rating is None
+
+
+def test_burst_counts_stop_at_the_threshold_and_flags_stay_the_same(app):
+    """Each burst count reads at most threshold + 1 rows (the LIMIT inside it), and the flags are
+    those of exact counting: the crossing submission flags the earlier ones, later ones only
+    themselves."""
+    thresholds = Thresholds(burst_device=(3, 60), burst_entry=(1000, 10), repeated_pattern=(1000, 30))
+    phone = Signals(device_id="phone-" + "x" * 20)
+    start = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
+    with app.app_context():
+        entry = make_campaign()
+        stored = []
+        for i in range(9):
+            response, _created = submit_response(
+                entry=entry, version=entry.campaign.questionnaire_version,
+                questionnaire=load_questionnaire("sipas-counter"), answers={"c1_1": 1 + i % 5},
+                submission_uuid=str(uuid.uuid4()), now=start + timedelta(minutes=i), signals=phone,
+                secret="k", thresholds=thresholds)
+            db.session.commit()
+            stored.append(response.id)
+        flags = {r.id: r.flags for r in db.session.scalars(select(Response))}
+        assert all("burst_device" in flags[rid] for rid in stored)  # the first three via the crossing
+        at = start + timedelta(minutes=10)
+        later = assess(answers={"c1_1": 2}, signals=phone, secret="k", thresholds=thresholds,
+                       entry_point_id=entry.id, unit_id=entry.unit_id, counter_network=None,
+                       submitted_at=at, form_seconds=None)
+        since = at - timedelta(minutes=60)
+        counts = db.session.execute(_count_statement(True), {
+            "device": later.device_hash, "entry": entry.id, "pattern": later.answer_pattern,
+            "unit": entry.unit_id, "at": at, "exclude": 0, "burst_device_since": since,
+            "burst_entry_since": since, "repeated_pattern_since": since, "burst_device_cap": 4,
+            "burst_entry_cap": 1001, "repeated_pattern_cap": 1001}).one()
+    assert "burst_device" in later.flags and later.crossings == []  # over the threshold, not at it
+    assert tuple(counts) == (4, 9, 2)  # the device's 9 earlier rows counted up to its cap only
