@@ -9,11 +9,13 @@ loose second sheet still finds its form.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from fpdf import FPDF
+from typing import TYPE_CHECKING
 
 from .fonts import add_fonts
 from .qr import draw_qr, qr_matrix
+
+if TYPE_CHECKING:  # fpdf2 is imported when a form is printed, not with every app (0.1 s)
+    from fpdf import FPDF
 
 LEFT, RIGHT, TOP, BOTTOM = 15.0, 15.0, 12.0, 16.0  # mm
 WIDTH = 210.0 - LEFT - RIGHT
@@ -59,6 +61,8 @@ class PaperDocument:
 
 def render_paper(document: PaperDocument, copies: list[PaperCopy]) -> bytes:
     """PDF bytes: every copy of the form, each starting on a new A4 page."""
+    from fpdf import FPDF
+
     pdf = FPDF(unit="mm", format="A4")
     pdf.set_auto_page_break(False)
     pdf.set_margins(LEFT, TOP, RIGHT)
