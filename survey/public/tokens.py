@@ -77,11 +77,6 @@ def _keyed() -> _Keyed:
     return found
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    """itsdangerous's serializer for the app secret."""
-    return _keyed().serializer
-
-
 def issue(code: str) -> tuple[str, str]:
     """A new (submission UUID, token) pair for a form page of ``code``."""
     submission = str(uuid.uuid4())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import pytest
 from flask import Flask
@@ -67,17 +68,16 @@ def test_form_tokens_refuse_what_itsdangerous_refuses(token_app, monkeypatch):
             assert tokens.read(good, "TESTCODE") == ({"u": UUID, "c": "TESTCODE", "t": now}, True)
 
 
-def test_app_wide_limits_still_apply_to_the_public_form(app):
-    with app.app_context():
-        make_campaign()
+@contextmanager
+def _limited_app(app, **limits):
+    """A second app on ``app``'s database with rate limiting on (memory storage) and ``limits``
+    in its config; the shared limiter is reset and the app's engine closed afterwards."""
     limited = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
                           "SECRET_KEY": app.config["SECRET_KEY"], "RATELIMIT_ENABLED": True,
-                          "RATELIMIT_STORAGE_URI": "memory://", "RATELIMIT_APPLICATION": "3 per minute"})
+                          "RATELIMIT_STORAGE_URI": "memory://", **limits})
     try:
         limiter.reset()
-        client = limited.test_client()
-        assert [client.get("/s/TESTCODE").status_code for _ in range(4)] == [200, 200, 200, 429]
-        assert client.get("/s/NOSUCHCODE").status_code == 429
+        yield limited
     finally:
         limiter.limit_manager.set_application_limits([])  # the limiter object is shared by every app
         limiter.reset()
@@ -86,14 +86,19 @@ def test_app_wide_limits_still_apply_to_the_public_form(app):
             db.engine.dispose()
 
 
+def test_app_wide_limits_still_apply_to_the_public_form(app):
+    with app.app_context():
+        make_campaign()
+    with _limited_app(app, RATELIMIT_APPLICATION="3 per minute") as limited:
+        client = limited.test_client()
+        assert [client.get("/s/TESTCODE").status_code for _ in range(4)] == [200, 200, 200, 429]
+        assert client.get("/s/NOSUCHCODE").status_code == 429
+
+
 def test_without_app_wide_limits_the_form_keeps_its_own_post_limits(app):
     with app.app_context():
         make_campaign()
-    limited = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-                          "SECRET_KEY": app.config["SECRET_KEY"], "RATELIMIT_ENABLED": True,
-                          "RATELIMIT_STORAGE_URI": "memory://", "RATELIMIT_PUBLIC_DEVICE": "2/minute"})
-    try:
-        limiter.reset()
+    with _limited_app(app, RATELIMIT_PUBLIC_DEVICE="2/minute") as limited:
         client = limited.test_client()
         pages = [client.get("/s/TESTCODE") for _ in range(6)]  # GETs are not counted
         assert {page.status_code for page in pages} == {200}
@@ -103,11 +108,6 @@ def test_without_app_wide_limits_the_form_keeps_its_own_post_limits(app):
         assert [r.status_code for r in sent] == [200, 200, 429]  # the same phone (device cookie)
         with limited.app_context():
             assert db.session.scalar(select(func.count(Response.id))) == 2
-    finally:
-        limiter.reset()
-        with limited.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 def test_sessions_follow_the_secret_key_and_its_fallbacks(app):
