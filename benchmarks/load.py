@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/load.py                      # PostgreSQL (throwaway) and SQLite
     .venv/bin/python benchmarks/load.py --postgres-url postgresql+psycopg://u@127.0.0.1:5432/db
+    .venv/bin/python benchmarks/load.py --databases postgres --concurrency 50 --floors
 
 For each database it migrates a fresh database with ``sipas db upgrade``, seeds a campaign with
 static QR codes, and starts two gunicorn servers with ``deploy/gunicorn.conf.py`` and the same
@@ -16,6 +17,13 @@ CPU use (to show it is not the bottleneck), and the CPU milliseconds the server'
 (for the throwaway PostgreSQL) the database processes spent per submission, warm-up included:
 where the machine's time goes. Everything listens and connects on 127.0.0.1 only;
 each run stops by itself after ``--warmup + --duration`` seconds.
+
+``--floors`` (PostgreSQL) adds two more servers under the same settings and phones:
+``benchmarks/_floor_app.py``, SIPAS's own statements (the code's read and the scan on GET; the
+code's read, the burst counts and the INSERT on POST) in the ceiling's minimal app without
+SIPAS's web layer, with the answers stored as SIPAS stores them (``floor-rows``: one row per
+answer) and as one wide row per response (``floor-wide``). Their ratios say how far a leaner
+request path could go with each storage shape.
 
 Requests come in as nginx would pass them on (``X-Forwarded-For`` with a different made-up
 address per submission, ``SIPAS_TRUSTED_PROXIES=1``), so per-address limits see many citizens.
@@ -37,8 +45,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -47,7 +56,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 TOKEN = re.compile(rb'name="token" value="([^"]+)"')
-TARGETS = {"ceiling": "benchmarks._ceiling_app:create_app()", "app": "wsgi:app"}
+TOKEN_TEXT = re.compile(r'name="token" value="[^"]+"')
+TARGETS = {"ceiling": "benchmarks._ceiling_app:create_app()", "app": "wsgi:app",
+           "floor": "benchmarks._floor_app:create_app()"}
+FLOORS = ("rows", "wide")  # benchmarks/_floor_app.py's answer storage shapes
 
 
 # --- the simulated phones (run in their own processes) ------------------------------------------
@@ -284,15 +296,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(target: str, url: str, workers: int, logs: Path, limits: str = "memory://"):
-    """gunicorn with deploy/gunicorn.conf.py on 127.0.0.1; yields (port, master PID) once it answers."""
+def gunicorn(target: str, url: str, workers: int, logs: Path, limits: str = "memory://",
+             extra: dict | None = None):
+    """gunicorn with deploy/gunicorn.conf.py on 127.0.0.1; yields (port, master PID) once it answers.
+
+    ``extra``: more environment for the server (the floor's shape and page).
+    """
     port = free_port()
-    env = {**os.environ, "SIPAS_DATABASE_URL": url, "SIPAS_BIND": f"127.0.0.1:{port}",
+    env = {**os.environ, **(extra or {}), "SIPAS_DATABASE_URL": url, "SIPAS_BIND": f"127.0.0.1:{port}",
            "SIPAS_WORKERS": str(workers), "SIPAS_ACCESS_LOG": "", "SIPAS_LOG_LEVEL": "warning",
            "SIPAS_ENV": "production", "SIPAS_SECRET_KEY": secrets.token_urlsafe(32),
            "SIPAS_TRUSTED_PROXIES": "1", "SIPAS_RATELIMIT_STORAGE_URI": limits,
            "SIPAS_MAX_REQUESTS": "0"}  # no worker recycling mid-run: its CPU time would be lost
-    log = open(logs / f"gunicorn-{target.split(':')[0]}-{port}.log", "w")
+    log = open(logs / f"gunicorn-{target}-{port}.log", "w")
     proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
                              TARGETS[target]], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -303,6 +319,8 @@ def gunicorn(target: str, url: str, workers: int, logs: Path, limits: str = "mem
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz" if target == "app"
                                        else f"http://127.0.0.1:{port}/s/x", timeout=2).close()
+                break
+            except urllib.error.HTTPError:  # the floor answers 404 for an unknown code: it is up
                 break
             except OSError:
                 if time.monotonic() > deadline:
@@ -343,7 +361,7 @@ def percentile(values: list[float], p: float) -> float:
     return 1000 * ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
-HEADER = (f"{'database':<10} {'server':<8} {'conc':>5} {'subs/s':>8} {'ratio':>6} {'p50 ms':>7} "
+HEADER = (f"{'database':<10} {'server':<10} {'conc':>5} {'subs/s':>8} {'ratio':>6} {'p50 ms':>7} "
           f"{'p95 ms':>7} {'p99 ms':>7} {'errors':>6} {'client CPU':>10} {'CPU ms/sub: app':>15} "
           f"{'db':>5}")
 
@@ -355,7 +373,7 @@ def row(backend: str, target: str, concurrency: int, tally: Tally, duration: flo
     figures = {"rate": rate, "p99": percentile(tally.latencies, 99), "errors": tally.errors,
                "ratio": rate / ceiling if ceiling else None}
     ratio = f"{figures['ratio']:.2f}" if ceiling else "-"
-    line = (f"{backend:<10} {target:<8} {concurrency:>5} {rate:>8.1f} {ratio:>6} "
+    line = (f"{backend:<10} {target:<10} {concurrency:>5} {rate:>8.1f} {ratio:>6} "
             f"{percentile(tally.latencies, 50):>7.1f} {percentile(tally.latencies, 95):>7.1f} "
             f"{figures['p99']:>7.1f} {tally.errors:>6} {tally.cpu / duration * 100:>9.0f}% "
             f"{_per(cpu[0], tally.stored):>15} {_per(cpu[1], tally.stored):>5}")
@@ -383,6 +401,9 @@ def main() -> int:
     parser.add_argument("--think", type=float, default=0.0,
                         help="seconds each phone spends on the form between GET and POST "
                              "(0.5-1.5 x this; default 0: a closed loop at saturation)")
+    parser.add_argument("--floors", action="store_true",
+                        help="PostgreSQL: also run benchmarks/_floor_app.py (SIPAS's own statements "
+                             "without its web layer) with answers as rows and as one wide row")
     parser.add_argument("--ratelimit-storage", default="memory://",
                         help="SIPAS_RATELIMIT_STORAGE_URI for SIPAS, e.g. redis://127.0.0.1:6379/0")
     args = parser.parse_args()
@@ -400,11 +421,19 @@ def main() -> int:
         with _database(backend, args) as (url, db_pid):
             codes = migrate_and_seed(url, args.codes)
             with gunicorn("ceiling", url, args.workers, logs) as ceiling, \
-                    gunicorn("app", url, args.workers, logs, args.ratelimit_storage) as app:
+                    gunicorn("app", url, args.workers, logs, args.ratelimit_storage) as app, \
+                    ExitStack() as floors:
+                servers = [("ceiling", ceiling), ("app", app)]
+                if args.floors and backend == "postgres":
+                    page = _floor_page(app[0], codes[0], logs)
+                    servers += [(f"floor-{shape}", floors.enter_context(gunicorn(
+                        "floor", url, args.workers, logs,
+                        extra={"SIPAS_FLOOR_SHAPE": shape, "SIPAS_FLOOR_PAGE": str(page)})))
+                        for shape in FLOORS]
                 receipts = 0
                 for concurrency in levels:
                     ceiling_rate = None
-                    for target, (port, pid) in (("ceiling", ceiling), ("app", app)):
+                    for target, (port, pid) in servers:
                         before = children_cpu(pid), children_cpu(db_pid)
                         tally = load(port, codes, bodies, concurrency, args.warmup, args.duration,
                                      args.client_procs, timeout=30, think=args.think)
@@ -418,11 +447,26 @@ def main() -> int:
                         if target == "ceiling":
                             ceiling_rate = figures["rate"]
                             continue
+                        if target != "app":
+                            continue
                         receipts += tally.stored
                         if backend == "postgres" and concurrency == 50:
                             verdicts.append(figures)
             _check_stored(url, receipts)
     return _verdict(verdicts, args.think)
+
+
+def _floor_page(port: int, code: str, logs: Path) -> Path:
+    """A form page as SIPAS serves it, its token replaced by the floor's stand-in, in a file."""
+    with urllib.request.urlopen(urllib.request.Request(
+            f"http://127.0.0.1:{port}/s/{code}", headers={"Accept-Language": "vi"}), timeout=10) as r:
+        page = r.read().decode()
+    page, found = TOKEN_TEXT.subn('name="token" value="\ue000token\ue000"', page, count=1)
+    if not found:
+        raise SystemExit("no token in SIPAS's form page")
+    path = logs / "floor-page.html"
+    path.write_text(page, encoding="utf-8")
+    return path
 
 
 @contextmanager
