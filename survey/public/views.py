@@ -35,7 +35,8 @@ def form(code: str):
     page = _render_form(entry, answers={}, errors={}, status=200)
     if request.method == "GET":  # a scan; HEAD requests (link previews) are not counted
         record_scan(entry.id)
-        db.session.commit()
+        if db.session().in_transaction():  # PostgreSQL: the scan committed on its own
+            db.session.commit()
     return page
 
 
@@ -80,13 +81,15 @@ def submit(code: str):
             form_seconds=max(0, int(time.time()) - int(payload.get("t", 0))),
             signals=device.signals(), secret=current_app.config["SECRET_KEY"],
             thresholds=device.thresholds(),  # flags go into the INSERT; they never block
+            alone=True,
         )
     except EntryPointUnavailable as exc:
         db.session.rollback()
         return _unavailable(exc)
     # Rendered before the commit, which would expire and reload what it shows.
     page = _receipt(entry, response, len(answers) if created else None)
-    db.session.commit()
+    if db.session().in_transaction():  # PostgreSQL: the response committed on its own
+        db.session.commit()
     return page
 
 

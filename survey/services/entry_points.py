@@ -152,7 +152,7 @@ def load_entry_point(code: str) -> EntryView:
     if not code or len(code) > 16:
         raise EntryPointUnavailable("unknown")
     stmt = _entry_statement()
-    rows = direct.execute(stmt, {"code": code})
+    rows = direct.execute(stmt, {"code": code}, alone=True)
     row = rows.mapping() if rows is not None else db.session.execute(stmt, {"code": code}).mappings().first()
     if row is None:
         raise EntryPointUnavailable("unknown")

@@ -129,7 +129,7 @@ def assess(*, answers: Mapping[str, object], signals: Signals, secret: str, thre
         params[f"{code}_since"] = submitted_at - timedelta(minutes=minutes)
         params[f"{code}_cap"] = limit + 1  # "over the threshold" needs no exact count
     stmt = _count_statement(device_hash is not None)
-    rows = direct.execute(stmt, params)
+    rows = direct.execute(stmt, params, alone=True)  # a read: on its own unless a transaction is open
     counts = rows.fetchone() if rows is not None else db.session.execute(stmt, params).one()
     crossings = []
     for (code, value, (limit, minutes)), earlier in zip(checks, counts, strict=True):

@@ -55,6 +55,7 @@ def submit_response(
     signals: Signals | None = None,
     secret: str | None = None,
     thresholds: Thresholds | None = None,
+    alone: bool = False,
 ) -> tuple[Response, bool]:
     """Store one response; return (response, created). A repeated UUID returns the stored one.
 
@@ -67,11 +68,16 @@ def submit_response(
 
     With ``signals`` (and the app's ``secret`` and ``thresholds``) the integrity hashes and flags
     are worked out first (one query) and written in the same INSERT as the response.
+
+    ``alone`` (the public form): with no transaction open in the session, the INSERT may commit
+    on its own (``direct.execute``), unless the code is single-use (its use and the response
+    commit together) or the submission crosses a burst threshold (the earlier responses are
+    flagged in the same transaction). The returned response is then not in the session.
     """
     now = now or utcnow()
     try:
         return _insert(entry, version, questionnaire, answers, submission_uuid, channel, language,
-                       form_seconds, now, signals, secret, thresholds), True
+                       form_seconds, now, signals, secret, thresholds, alone), True
     except (_Duplicate, EntryPointUnavailable):
         existing = find_response(submission_uuid)
         if existing is None:
@@ -86,7 +92,7 @@ class _Duplicate(Exception):
 def _insert(entry: EntryPoint, version: QuestionnaireVersion, questionnaire: Questionnaire,
             answers: dict[str, object], submission_uuid: str, channel: str, language: str,
             form_seconds: int | None, now: datetime, signals: Signals | None, secret: str | None,
-            thresholds: Thresholds | None) -> Response:
+            thresholds: Thresholds | None, alone: bool = False) -> Response:
     """Check the code is open, consume a single-use one, insert the response and its answers.
 
     Plain Core statements, no ORM flush: the response row with its flags in one INSERT, the
@@ -116,17 +122,21 @@ def _insert(entry: EntryPoint, version: QuestionnaireVersion, questionnaire: Que
     if entry.kind == "single_use":
         _consume(entry, now)
     rows = [_answer_row(questionnaire, code, value) for code, value in answers.items()]
-    response_id, field_id, receipt, answers_stored = _insert_row(values, _field_id(entry, answers), rows)
+    alone = alone and entry.kind != "single_use" and not (checked is not None and checked.crossings)
+    response_id, field_id, receipt, answers_stored = _insert_row(values, _field_id(entry, answers), rows,
+                                                                 alone)
     if rows and not answers_stored:
         db.session.execute(ANSWERS.insert(), [{**row, "response_id": response_id} for row in rows])
     response = _stored_response(dict(values, id=response_id, receipt=receipt, field_id=field_id))
-    db.session.add(response)
+    if db.session().in_transaction():  # else it committed on its own: nothing left for the session
+        db.session.add(response)
     if checked is not None and checked.crossings:
         flag_earlier(checked, response_id)
     return response
 
 
-def _insert_row(values: dict, field_id, answer_rows: list[dict]) -> tuple[int, int | None, str, bool]:
+def _insert_row(values: dict, field_id, answer_rows: list[dict], alone: bool = False
+                ) -> tuple[int, int | None, str, bool]:
     """INSERT the response unless its UUID is stored; return (id, field_id, receipt, whether the
     answers went in with it: on PostgreSQL they do, in the same statement).
 
@@ -142,7 +152,7 @@ def _insert_row(values: dict, field_id, answer_rows: list[dict]) -> tuple[int, i
         params.update(_answer_arrays(answer_rows))
     for _attempt in range(5):
         params["receipt"] = _receipt()
-        rows = direct.execute(stmt, params)
+        rows = direct.execute(stmt, params, alone=alone)
         row = rows.fetchone() if rows is not None else db.session.execute(stmt, params).first()
         if row is not None:
             return row[0], row[1], params["receipt"], with_answers

@@ -1,5 +1,6 @@
 """A database connection that died in the pool (a restarted or failed-over server, an idle
-timeout) costs the citizen nothing: the pool's check on checkout replaces it."""
+timeout) costs the citizen nothing: the session pool's check on checkout replaces it, and a
+statement the form sends on its own (``services/direct.py``) is sent again on a fresh one."""
 
 from __future__ import annotations
 

@@ -296,3 +296,99 @@ def test_direct_statements_share_the_session_transaction_and_raise_sqlalchemy_er
         assert found == tuple(db.session.execute(select(EntryPoint.created_at, EntryPoint.id).where(
             EntryPoint.id == entry.id)).one())
         assert load_entry_point("TESTCODE").campaign.starts_on == entry.campaign.starts_on
+
+
+@contextmanager
+def _session_checkouts(app):
+    """Count the connections taken from the session's pool (each costs a pre-ping, and a
+    transaction a BEGIN and a COMMIT) while the block runs."""
+    with app.app_context():
+        engine = db.engine
+    taken: list[int] = []
+
+    def checkout(*_args):
+        taken.append(1)
+
+    event.listen(engine, "checkout", checkout)
+    try:
+        yield taken
+    finally:
+        event.remove(engine, "checkout", checkout)
+
+
+def test_on_postgresql_the_form_s_statements_each_commit_on_their_own(app, client):
+    """GET and POST of a static code never take a session connection: the code's read, the
+    scan, the burst counts and the INSERT each run in autocommit (one round trip apiece)."""
+    import pytest
+
+    from survey.models import ScanCount
+    if app.config["BACKEND"] != "postgres":
+        pytest.skip("SQLite keeps the session's transaction (no round trips to save)")
+    with app.app_context():
+        make_campaign()
+    with _session_checkouts(app) as taken, _statements(app) as seen:
+        page = client.get("/s/TESTCODE")
+        resp = client.post("/s/TESTCODE", data={**GOOD, "token": form_token(page.get_data(as_text=True))})
+        again = client.post("/s/TESTCODE", data={**GOOD, "token": form_token(page.get_data(as_text=True))})
+    assert page.status_code == resp.status_code == again.status_code == 200
+    number = receipt(resp.get_data(as_text=True))
+    assert number and receipt(again.get_data(as_text=True)) == number  # a resend: the same receipt
+    # GET: read + scan; POST: read + counts + INSERT; the resend: the same three, then the lookup
+    # of the stored response through the session (the only checkout).
+    assert len([s for s in seen if "INSERT INTO RESPONSES" in s]) == 2
+    assert len(taken) == 1, seen
+    with app.app_context():
+        stored = db.session.scalars(select(Response)).all()
+        assert len(stored) == 1 and len(stored[0].answers) == len(GOOD)
+        assert db.session.scalar(select(ScanCount.scans)) == 1
+
+
+def test_a_single_use_code_is_used_in_the_transaction_of_its_response(app, client):
+    """A single-use slip is marked used and its response stored in one transaction (the session),
+    never one without the other; a burst crossing flags the earlier responses the same way."""
+    with app.app_context():
+        make_campaign(kind="single_use", code="SLIPCODE")
+    page = client.get("/s/SLIPCODE")
+    with _session_checkouts(app) as taken:
+        resp = client.post("/s/SLIPCODE", data={**GOOD, "token": form_token(page.get_data(as_text=True))})
+    assert resp.status_code == 200 and receipt(resp.get_data(as_text=True))
+    assert len(taken) == 1  # the whole submission in one session transaction
+    with app.app_context():
+        assert db.session.scalar(select(EntryPoint.used_at)) is not None
+        assert len(db.session.scalars(select(Response.id)).all()) == 1
+    assert client.get("/s/SLIPCODE").status_code == 410
+
+
+def test_statements_alone_only_outside_a_transaction_and_their_pool_goes_with_the_engine(app):
+    """A session with a transaction open keeps every statement (it could not see its own
+    uncommitted rows otherwise); the autocommit pool is per process and disposed with the engine."""
+    import os
+
+    import pytest
+
+    from survey.models import Unit
+    if app.config["BACKEND"] != "postgres":
+        pytest.skip("only psycopg engines run statements on their own")
+    with app.app_context():
+        make_campaign()
+        db.session.add(Unit(code="NEW", name="Phường Mới", level="ward"))
+        db.session.flush()
+        stmt = select(Unit.id).where(Unit.code == "NEW")
+        assert direct.execute(stmt, {}, alone=True).fetchone() is not None  # in the transaction
+        db.session.rollback()
+        assert direct.execute(stmt, {}, alone=True).fetchone() is None
+        fetched = direct.execute(select(EntryPoint.created_at).where(EntryPoint.code == "TESTCODE"), {},
+                                 alone=True)
+        assert isinstance(fetched, direct.Fetched) and fetched.fetchone()[0].tzinfo is not None
+        engine = db.engine
+        alone = direct._alone_engine(engine)
+        assert direct._alone_engine(engine) is alone
+        real = os.getpid()
+        try:  # a forked child makes its own pool and leaves the parent's connections open
+            direct.os.getpid = lambda: real + 1
+            child = direct._alone_engine(engine)
+        finally:
+            direct.os.getpid = os.getpid
+        assert child is not alone
+        engine.dispose()
+        assert id(engine) not in direct._ALONE

@@ -322,3 +322,57 @@ def test_load_benchmark_phones_send_complete_valid_forms():
         assert errors == {} and len([c for c in answers if c.startswith("c")]) >= 18
     head = b"HTTP/1.1 200 OK\r\nSet-Cookie: lang=vi; Path=/\r\nset-cookie: d=abc.def; HttpOnly"
     assert _cookies(head) == "lang=vi; d=abc.def"
+
+
+def test_load_benchmark_floor_stores_each_submission_in_both_shapes(app, client, tmp_path, monkeypatch):
+    """benchmarks/_floor_app.py (``load.py --floors``) really stores what it is sent, answers
+    included, as rows or as one wide row, in its own schema (SIPAS's tables untouched)."""
+    import re
+
+    from sqlalchemy import create_engine, func, select, text
+
+    from benchmarks._floor_app import create_app as create_floor
+    from benchmarks.load import answer_bodies
+    from survey.extensions import db
+    from survey.models import Response
+
+    from ..factories import make_campaign
+    if app.config["BACKEND"] != "postgres":
+        pytest.skip("the floor is measured on PostgreSQL")
+    with app.app_context():
+        make_campaign()
+    page = client.get("/s/TESTCODE").get_data(as_text=True)
+    stand_in = tmp_path / "page.html"
+    stand_in.write_text(re.sub(r'name="token" value="[^"]+"', 'name="token" value="\ue000token\ue000"', page,
+                               count=1), encoding="utf-8")
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    monkeypatch.setenv("SIPAS_DATABASE_URL", url)
+    monkeypatch.setenv("SIPAS_FLOOR_PAGE", str(stand_in))
+    engine = create_engine(url)
+    try:
+        for shape, answers_where in (("rows", "(SELECT count(*) FROM floor.answers)"),
+                                     ("wide", "(SELECT sum(cardinality(a_item_code)) FROM floor.responses "
+                                              "WHERE a_item_code IS NOT NULL)")):
+            monkeypatch.setenv("SIPAS_FLOOR_SHAPE", shape)
+            floor = create_floor().test_client()
+            body = answer_bodies(1)[0]
+            for _ in range(2):
+                form = floor.get("/s/TESTCODE").get_data(as_text=True)
+                assert len(form) > 20_000  # SIPAS's own page
+                token = re.search(r'name="token" value="([^"]+)"', form).group(1)
+                sent = floor.post("/s/TESTCODE", data=body + "&token=" + token,
+                                  content_type="application/x-www-form-urlencoded")
+                assert sent.status_code == 200 and b'class="receipt"' in sent.data
+            assert floor.get("/s/NOSUCHCODE").status_code == 404
+            with engine.connect() as conn:
+                stored = conn.execute(text("SELECT count(*) FROM floor.responses")).scalar()
+                answers = conn.execute(text(f"SELECT {answers_where}")).scalar()
+            assert stored >= 2 and answers >= 2 * 20, (shape, stored, answers)
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA floor CASCADE"))
+        with app.app_context():
+            assert db.session.scalar(select(func.count(Response.id))) == 0
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS floor CASCADE"))
+        engine.dispose()
