@@ -13,7 +13,9 @@ from markupsafe import Markup, escape
 
 from ..extensions import db
 from ..models import QuestionnaireVersion
+from ..models.base import utcnow
 from ..questionnaires import NOT_APPLICABLE_LABEL
+from ..services import direct
 from ..services.answers import clean_answers
 from ..services.entry_points import EntryPointUnavailable, check_open, load_entry_point
 from ..services.questionnaires import questionnaire_of
@@ -28,15 +30,17 @@ bp = Blueprint("public", __name__)
 @bp.get("/s/<code>")
 def form(code: str):
     """Render the questionnaire for a scanned code."""
-    entry = _entry_or_error(code)
-    check = _open_or_error(entry)
+    now = utcnow()
+    # A GET is a scan (HEAD requests, link previews, are not counted): on PostgreSQL the code's
+    # read counts it, when the code is open, in the same statement.
+    entry = _entry_or_error(code, scan_at=now if request.method == "GET" else None)
+    check = _open_or_error(entry, now)
     if check is not None:
         return check
     page = _render_form(entry, answers={}, errors={}, status=200)
-    if request.method == "GET":  # a scan; HEAD requests (link previews) are not counted
-        record_scan(entry.id)
-        if db.session().in_transaction():  # PostgreSQL: the scan committed on its own
-            db.session.commit()
+    if request.method == "GET" and entry.scanned is None:
+        record_scan(entry.id, now)
+        db.session.commit()
     return page
 
 
@@ -88,7 +92,7 @@ def submit(code: str):
         return _unavailable(exc)
     # Rendered before the commit, which would expire and reload what it shows.
     page = _receipt(entry, response, len(answers) if created else None)
-    if db.session().in_transaction():  # PostgreSQL: the response committed on its own
+    if direct.in_transaction():  # PostgreSQL: the response committed on its own
         db.session.commit()
     return page
 
@@ -120,18 +124,18 @@ def conditions_css(version_id: int):
     return resp
 
 
-def _entry_or_error(code: str):
-    """The entry point, or the 404 page."""
+def _entry_or_error(code: str, scan_at=None):
+    """The entry point (with a scan counted at ``scan_at``, see ``load_entry_point``), or the 404 page."""
     try:
-        return load_entry_point(code)
+        return load_entry_point(code, scan_at)
     except EntryPointUnavailable as exc:
         abort(_unavailable(exc))
 
 
-def _open_or_error(entry):
+def _open_or_error(entry, now=None):
     """None when the code takes answers now, else the 410 page."""
     try:
-        check_open(entry)
+        check_open(entry, now)
     except EntryPointUnavailable as exc:
         return _unavailable(exc)
     return None

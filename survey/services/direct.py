@@ -112,11 +112,11 @@ def execute(stmt, params: dict, *, alone: bool = False) -> Rows | None:
     ``alone``: the statement may run as a transaction of its own (see the module's notes) when
     the session has none open; its :class:`Fetched` row is returned then.
     """
-    session = db.session()
-    if alone and not session.in_transaction():
-        engine = session.get_bind()
+    if alone and not in_transaction():
+        engine = db.engine
         if engine.dialect.driver == "psycopg":
             return _run_alone(engine, _compiled(stmt, engine.dialect), params)
+    session = db.session()
     if session.autoflush and (session.new or session.dirty or session.deleted):
         session.flush()
     conn = session.connection()
@@ -135,6 +135,13 @@ def execute(stmt, params: dict, *, alone: bool = False) -> Rows | None:
         raise exc.DBAPIError.instance(compiled.sql, args, error, dialect.loaded_dbapi.Error,
                                       dialect=dialect) from error
     return Rows(cursor, compiled)
+
+
+def in_transaction() -> bool:
+    """Whether this request's session has a transaction open (without making a session: the
+    public form on PostgreSQL never needs one)."""
+    registry = db.session.registry
+    return registry.has() and registry().in_transaction()
 
 
 def _compiled(stmt, dialect) -> _Compiled:

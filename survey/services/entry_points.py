@@ -139,21 +139,31 @@ class VersionView(_Row):
 class EntryView(_Row):
     """An entry point as the public form reads it: its own columns and those of its campaign,
     questionnaire version, unit, counter and field, all from one Core row read on every request
-    (never cached: revocation, use and dates are current)."""
+    (never cached: revocation, use and dates are current). ``scanned``: whether the read also
+    counted a scan (None when it was not asked to, or could not)."""
 
 
-def load_entry_point(code: str) -> EntryView:
+def load_entry_point(code: str, scan_at: datetime | None = None) -> EntryView:
     """The entry point behind ``code`` with what the form needs, in one query without ORM loading.
 
     Raise EntryPointUnavailable('unknown') if there is none. Same answer as
     :func:`find_entry_point`, about half its CPU: the public form runs it on every GET and POST.
+
+    ``scan_at`` (the form's GET): on PostgreSQL, outside a transaction, the same statement also
+    counts a scan at that moment when the code takes answers then (:func:`check_open`'s rules,
+    written in SQL: ``_scanning_statement``), so the GET is one round trip; ``scanned`` says
+    whether it counted one. Elsewhere ``scanned`` is None and the caller records the scan.
     """
     code = normalise_code(code)
     if not code or len(code) > 16:
         raise EntryPointUnavailable("unknown")
-    stmt = _entry_statement()
-    rows = direct.execute(stmt, {"code": code}, alone=True)
-    row = rows.mapping() if rows is not None else db.session.execute(stmt, {"code": code}).mappings().first()
+    stmt, params, scanning = _entry_statement(), {"code": code}, False
+    if scan_at is not None and db.engine.dialect.driver == "psycopg" and not direct.in_transaction():
+        from .scans import scan_values
+        stmt, scanning = _scanning_statement(), True
+        params.update(scan_values(scan_at), now=scan_at)
+    rows = direct.execute(stmt, params, alone=True)
+    row = rows.mapping() if rows is not None else db.session.execute(stmt, params).mappings().first()
     if row is None:
         raise EntryPointUnavailable("unknown")
     values = {name: row[f"e_{name}"] for name in _ENTRY_COLUMNS}
@@ -166,7 +176,8 @@ def load_entry_point(code: str) -> EntryView:
                if values["counter_id"] is not None else None)
     field = (_Row(id=values["field_id"], code=row["f_code"], name=row["f_name"])
              if values["field_id"] is not None else None)
-    return EntryView(**values, campaign=campaign, unit=unit, counter=counter, field=field)
+    return EntryView(**values, campaign=campaign, unit=unit, counter=counter, field=field,
+                     scanned=bool(row["scanned"]) if scanning else None)
 
 
 _ENTRY_COLUMNS = ("id", "code", "kind", "campaign_id", "unit_id", "counter_id", "field_id",
@@ -197,3 +208,38 @@ def _entry_statement():
             .outerjoin(ProcedureField, ProcedureField.id == e.c.field_id)
             .where(e.c.code == bindparam("code")))
     return _STATEMENT[0]
+
+
+_SCANNING: list = []
+
+
+def _scanning_statement():
+    """PostgreSQL: :func:`_entry_statement` and, in the same statement, the scan upsert of
+    ``scans.record_scan`` for the code's row when it is open at ``now`` (``day`` its local date):
+    ``WITH e AS (<the read>), s AS (INSERT INTO scan_counts SELECT … FROM e WHERE <open> ON
+    CONFLICT … DO UPDATE …) SELECT e.*, (SELECT count(*) FROM s) AS scanned FROM e``. The
+    conditions are those of :func:`check_open` (tests/services/test_entry_points.py holds them
+    side by side for every state)."""
+    if not _SCANNING:
+        from sqlalchemy import and_, func, literal, or_
+        from sqlalchemy.dialects import postgresql
+
+        from ..models import ScanCount
+        e = _entry_statement().cte("e")
+        now, day = bindparam("now"), bindparam("day", type_=ScanCount.day.type)
+        open_now = and_(
+            e.c.e_revoked_at.is_(None), or_(e.c.e_kind != "single_use", e.c.e_used_at.is_(None)),
+            or_(e.c.e_active_from.is_(None), e.c.e_active_from <= now),
+            or_(e.c.e_active_until.is_(None), e.c.e_active_until >= now),
+            e.c.c_starts_on <= day, e.c.c_ends_on >= day)
+        table = ScanCount.__table__
+        counted = (postgresql.insert(table)
+                   .from_select(["entry_point_id", "day", "shard", "scans"],
+                                select(e.c.e_id, day, bindparam("shard", type_=table.c.shard.type),
+                                       literal(1)).where(open_now))
+                   .on_conflict_do_update(index_elements=["entry_point_id", "day", "shard"],
+                                          set_={"scans": table.c.scans + 1})
+                   .returning(table.c.entry_point_id).cte("s"))
+        scanned = select(func.count()).select_from(counted).scalar_subquery().label("scanned")
+        _SCANNING.append(select(*e.c, scanned))
+    return _SCANNING[0]

@@ -128,7 +128,7 @@ def _insert(entry: EntryPoint, version: QuestionnaireVersion, questionnaire: Que
     if rows and not answers_stored:
         db.session.execute(ANSWERS.insert(), [{**row, "response_id": response_id} for row in rows])
     response = _stored_response(dict(values, id=response_id, receipt=receipt, field_id=field_id))
-    if db.session().in_transaction():  # else it committed on its own: nothing left for the session
+    if direct.in_transaction():  # else it committed on its own: nothing left for the session
         db.session.add(response)
     if checked is not None and checked.crossings:
         flag_earlier(checked, response_id)

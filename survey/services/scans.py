@@ -48,9 +48,7 @@ def record_scan(entry_point_id: int, now: datetime | None = None) -> None:
     whole transaction is rolled back (nothing else of the GET is lost), logged, and the page
     still goes out. Counting never breaks the citizen's page.
     """
-    day = (now or utcnow()).astimezone(LOCAL).date()
-    values = {"entry_point_id": entry_point_id, "day": day,
-              "shard": random.randrange(SCAN_SHARDS), "scans": 1}
+    values = {"entry_point_id": entry_point_id, "scans": 1, **scan_values(now or utcnow())}
     try:
         stmt = _upsert(db.session.get_bind().dialect.name)
         rows = direct.execute(stmt, values, alone=True)  # sent twice at worst: one scan too many
@@ -61,6 +59,11 @@ def record_scan(entry_point_id: int, now: datetime | None = None) -> None:
     except SQLAlchemyError:
         db.session.rollback()
         log.exception("scan of entry point %s not counted", entry_point_id)
+
+
+def scan_values(now: datetime) -> dict:
+    """The local day of a scan at ``now`` and a random shard for it."""
+    return {"day": now.astimezone(LOCAL).date(), "shard": random.randrange(SCAN_SHARDS)}
 
 
 _UPSERTS: dict[str, object] = {}

@@ -281,3 +281,50 @@ def test_typed_code_lookups_are_rate_limited_per_address(app, setup):
     finally:
         with limited.app_context():
             db.engine.dispose()
+
+
+STATES = {  # entry point (and campaign) columns → what check_open says at NOW
+    "open": ({}, {}),
+    "revoked": ({"revoked_at": -1}, {}),
+    "used single-use": ({"kind": "single_use", "used_at": -1}, {}),
+    "unused single-use": ({"kind": "single_use"}, {}),
+    "not active yet": ({"active_from": +1}, {}),
+    "active from now": ({"active_from": 0}, {}),
+    "expired": ({"active_until": -1}, {}),
+    "active until now": ({"active_until": 0}, {}),
+    "campaign not started": ({}, {"starts_on": +1}),
+    "campaign starts today": ({}, {"starts_on": 0}),
+    "campaign ended": ({}, {"ends_on": -1}),
+    "campaign ends today": ({}, {"ends_on": 0}),
+}
+
+
+@pytest.mark.parametrize("state", list(STATES))
+def test_the_get_s_scan_in_sql_follows_check_open_in_every_state(app, state):
+    """On PostgreSQL the form's GET reads the code and counts the scan in one statement, with
+    check_open's rules written in SQL: a scan is counted exactly when check_open lets it through."""
+    from survey.services.entry_points import EntryPointUnavailable, LOCAL, check_open, load_entry_point
+    if app.config["BACKEND"] != "postgres":
+        pytest.skip("SQLite reads the code and counts the scan in two statements")
+    now = utcnow()
+    today = now.astimezone(LOCAL).date()
+    entry_changes, campaign_changes = STATES[state]
+    with app.app_context():
+        entry = make_campaign(kind=entry_changes.get("kind", "static"))
+        stored = db.session.get(EntryPoint, entry.id)
+        for name, hours in entry_changes.items():
+            if name != "kind":
+                setattr(stored, name, now + timedelta(hours=hours))
+        for name, days in campaign_changes.items():
+            setattr(stored.campaign, name, today + timedelta(days=days))
+        db.session.commit()
+        row = load_entry_point("TESTCODE", scan_at=now)
+        try:
+            check_open(row, now)
+            is_open = True
+        except EntryPointUnavailable:
+            is_open = False
+        assert row.scanned is is_open, state
+        assert scan_counts([entry.id]).get(entry.id, 0) == (1 if is_open else 0)
+        assert is_open is (state in ("open", "unused single-use", "active from now", "active until now",
+                                     "campaign starts today", "campaign ends today"))
