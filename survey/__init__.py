@@ -40,6 +40,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter.init_app(app)
     _register_blueprints(app)
     _skip_needless_limit_checks(app)
+    from .public.fastlane import FastLane
+    app.wsgi_app = FastLane(app, app.wsgi_app)  # the form's plain GET and POST (inside ProxyFix)
     from . import production
     production.init_app(app)  # ProxyFix (SIPAS_TRUSTED_PROXIES) and /healthz
     _register_security_headers(app)

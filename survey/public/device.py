@@ -22,19 +22,24 @@ from ..services.integrity import Signals, Thresholds, assess_response
 DEVICE_COOKIE = "sipas_device"
 STAFF_COOKIE = "sipas_staff"
 YEAR = 365 * 86400
-_DEVICE_FORMAT = re.compile(r"[A-Za-z0-9_-]{22,43}")
+DEVICE_FORMAT = re.compile(r"[A-Za-z0-9_-]{22,43}")
 
 
 def device_id() -> str | None:
     """The device cookie of this request, if it is one the app could have set."""
     value = request.cookies.get(DEVICE_COOKIE, "")
-    return value if _DEVICE_FORMAT.fullmatch(value) else None
+    return value if DEVICE_FORMAT.fullmatch(value) else None
+
+
+def new_device_id() -> str:
+    """A new random device cookie value (128 bits)."""
+    return secrets.token_urlsafe(16)
 
 
 def ensure_device_cookie(resp) -> None:
     """Give a browser without a (valid) device cookie a new random one."""
     if device_id() is None:
-        resp.set_cookie(DEVICE_COOKIE, secrets.token_urlsafe(16), max_age=2 * YEAR,
+        resp.set_cookie(DEVICE_COOKIE, new_device_id(), max_age=2 * YEAR,
                         httponly=True, samesite="Lax",
                         secure=current_app.config.get("SESSION_COOKIE_SECURE", False))
 

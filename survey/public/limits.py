@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app
+from flask import current_app, request
 from limits import RateLimitItem, parse_many
 
 from ..extensions import limiter
@@ -23,6 +23,8 @@ from . import device
 
 log = logging.getLogger(__name__)
 SCOPE = "public.submit"  # Flask-Limiter's scope for a limit on this endpoint
+# Set by the fast lane (public/fastlane.py) on a POST it already counted: whether it was over.
+COUNTED = "sipas.limits_exceeded"
 _PARSED: dict[str, list[RateLimitItem]] = {}
 
 
@@ -35,13 +37,24 @@ def _items(spec: str) -> list[RateLimitItem]:
 
 
 def exceeded() -> bool:
-    """Count this POST against the device, code and address limits; True when one is exceeded."""
+    """Count this POST against the device, code and address limits; True when one is exceeded.
+
+    A POST the fast lane already counted is not counted again: its answer is taken.
+    """
+    counted = request.environ.get(COUNTED)
+    if counted is not None:
+        return counted
+    return exceeded_for(device.device_key(), device.entry_key(), device.address_key())
+
+
+def exceeded_for(device_key: str, entry_key: str, address_key: str) -> bool:
+    """Count one POST under these keys (``device.device_key()`` …); True when a limit is exceeded."""
     config = current_app.config
     if not (limiter.enabled and config.get("RATELIMIT_ENABLED", True)):
         return False
-    checks = [(item, key) for spec, key in ((device.device_limit(), device.device_key()),
-                                            (device.entry_limit(), device.entry_key()),
-                                            (device.address_limit(), device.address_key()))
+    checks = [(item, key) for spec, key in ((device.device_limit(), device_key),
+                                            (device.entry_limit(), entry_key),
+                                            (device.address_limit(), address_key))
               for item in _items(spec)]
     checks.sort(key=lambda check: check[0].GRANULARITY.seconds)  # stable: the order above per window
     prefix = [config["RATELIMIT_KEY_PREFIX"]] if config.get("RATELIMIT_KEY_PREFIX") else []

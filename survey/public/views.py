@@ -158,8 +158,8 @@ def _render_form(entry, answers, errors, status, notice=None, raw=None, submissi
         answers = {**raw.to_dict(flat=False), **_as_lists(answers)}
     else:
         answers = _as_lists(answers)
-    if entry.field and "field" in q.items and "field" not in answers:
-        answers["field"] = [entry.field.code]  # the QR says which field; the citizen may change it
+    if "field" not in answers:
+        answers.update(fresh_answers(entry, q))  # the QR says which field; the citizen may change it
     lang = str(get_locale())
     if raw is None and not errors and notice is None and not set(answers) - {"field"}:
         html = _fresh_page(entry, q, version, lang, answers, token, submission)
@@ -242,14 +242,29 @@ def _fresh_page(entry, q, version, lang: str, answers: dict, token: str, submiss
     without a counter, URL prefix) and process with stand-ins, then each request's code, names,
     token and submission UUID are put in their places (HTML-escaped, as the template would).
     Byte for byte the page :func:`_page` renders (tests/web/test_form_hot_path.py)."""
-    key = ("form", version.id, q.content_hash, lang, tuple(answers.get("field", ())),
-           entry.counter is not None, request.script_root)
-    parts = _cached(key, lambda: _page(_StandIn(entry), q, version, lang, answers, {}, None,
-                                       _slot("token"), _slot("submission"),
-                                       _fresh_questions(q, version, lang, answers)))
-    return _fill(parts, {"code": entry.code, "unit": str(escape(entry.unit.name)),
-                         "counter": str(escape(entry.counter.name)) if entry.counter is not None else "",
-                         "token": str(escape(token)), "submission": str(escape(submission))})
+    parts = _cached(fresh_page_key(entry, q, version, lang, answers, request.script_root),
+                    lambda: _page(_StandIn(entry), q, version, lang, answers, {}, None,
+                                  _slot("token"), _slot("submission"),
+                                  _fresh_questions(q, version, lang, answers)))
+    return _fill(parts, fresh_page_values(entry, token, submission))
+
+
+def fresh_page_key(entry, q, version, lang: str, answers: dict, script_root: str) -> tuple:
+    """The cache key of a fresh form page (also read by the fast lane, public/fastlane.py)."""
+    return ("form", version.id, q.content_hash, lang, tuple(answers.get("field", ())),
+            entry.counter is not None, script_root)
+
+
+def fresh_page_values(entry, token: str, submission: str) -> dict[str, str]:
+    """A fresh form page's own values, HTML-escaped, for its cached parts."""
+    return {"code": entry.code, "unit": str(escape(entry.unit.name)),
+            "counter": str(escape(entry.counter.name)) if entry.counter is not None else "",
+            "token": str(escape(token)), "submission": str(escape(submission))}
+
+
+def fresh_answers(entry, q) -> dict[str, list[str]]:
+    """What a fresh form shows filled in: the field the QR code names, if the form asks it."""
+    return {"field": [entry.field.code]} if entry.field and "field" in q.items else {}
 
 
 _QUESTIONS: dict[tuple, Markup] = {}
@@ -289,16 +304,24 @@ def _receipt(entry, response, answered: int | None = None):
     q = questionnaire_of(version)
     answered = len(answers_of(response)) if answered is None else answered
     lang = str(get_locale())
-    key = ("receipt", version.id, q.content_hash, lang, request.script_root)
-    parts = _cached(key, lambda: _receipt_page(
+    parts = _cached(receipt_key(version, q, lang, request.script_root), lambda: _receipt_page(
         _StandIn(entry), q, _slot("submission"), _slot("receipt"), _slot("answered"), _slot("time"), lang))
-    resp = make_response(_fill(parts, {
-        "submission": str(escape(response.submission_uuid)),
-        "receipt": str(escape(_receipt_number(response.receipt))), "answered": str(int(answered)),
-        "unit": str(escape(entry.unit.name)),
-        "time": str(escape(current_app.jinja_env.filters["local_time"](response.submitted_at)))}))
+    resp = make_response(_fill(parts, receipt_values(entry, response, answered)))
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+def receipt_key(version, q, lang: str, script_root: str) -> tuple:
+    """The cache key of a thank-you page (also read by the fast lane)."""
+    return ("receipt", version.id, q.content_hash, lang, script_root)
+
+
+def receipt_values(entry, response, answered: int) -> dict[str, str]:
+    """A thank-you page's own values, HTML-escaped, for its cached parts."""
+    return {"submission": str(escape(response.submission_uuid)),
+            "receipt": str(escape(_receipt_number(response.receipt))), "answered": str(int(answered)),
+            "unit": str(escape(entry.unit.name)),
+            "time": str(escape(current_app.jinja_env.filters["local_time"](response.submitted_at)))}
 
 
 def _receipt_number(receipt: str) -> str:

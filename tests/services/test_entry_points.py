@@ -303,7 +303,7 @@ STATES = {  # entry point (and campaign) columns → what check_open says at NOW
 def test_the_get_s_scan_in_sql_follows_check_open_in_every_state(app, state):
     """On PostgreSQL the form's GET reads the code and counts the scan in one statement, with
     check_open's rules written in SQL: a scan is counted exactly when check_open lets it through."""
-    from survey.services.entry_points import EntryPointUnavailable, LOCAL, check_open, load_entry_point
+    from survey.services.entry_points import LOCAL, EntryPointUnavailable, check_open, load_entry_point
     if app.config["BACKEND"] != "postgres":
         pytest.skip("SQLite reads the code and counts the scan in two statements")
     now = utcnow()

@@ -150,8 +150,8 @@ def test_offline_ratings_are_queued_then_stored_exactly_once(app, kiosk):
     assert [q["answers"] for q in queued] == [{"rating": ["3"]}, {"rating": ["1"]}]
     assert len({q["uuid"] for q in queued}) == 2
     net = page.locator("#kiosk-net")
-    net.wait_for(state="visible")
-    assert "2 đánh giá" in net.inner_text()
+    net.wait_for(state="visible")  # already shown for the first rating: wait for the count
+    wait_for(page, lambda: "2 đánh giá" in net.inner_text())
     page.wait_for_timeout(500)
     assert rows(app) == []  # nothing reached the server
     context.set_offline(False)
