@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from survey.extensions import db
-from survey.models import Answer, Response
+from survey.models import Response
 from survey.services import aggregate_sqlite
+from survey.services.answer_store import store_answers
 from survey.services.results import _scope
 from survey.services.results_improvement import (
     IMPROVEMENT,
@@ -58,7 +59,7 @@ def _with_wishes(seed: int = 5):
             counts[0] += 1
             for k, code in enumerate(OPTIONS):
                 counts[k + 1] += code in chosen
-    db.session.execute(insert(Answer), rows)
+    store_answers(rows)
     db.session.commit()
     return campaign, {key: ImprovementCounts("improve", OPTIONS,
                                              {u: tuple(v) for u, v in sorted(per.items())})
