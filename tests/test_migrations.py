@@ -56,10 +56,10 @@ def empty_url(request, tmp_path):
         admin.dispose()
 
 
-def _upgrade(url: str, tmp_path: Path, revision: str = "head") -> None:
-    """Run ``sipas db upgrade [revision]`` as an operator would."""
+def _upgrade(url: str, tmp_path: Path, revision: str = "head", command: str = "upgrade") -> None:
+    """Run ``sipas db upgrade [revision]`` (or ``downgrade``) as an operator would."""
     env = {**os.environ, "SIPAS_DATABASE_URL": url, "SIPAS_INSTANCE_PATH": str(tmp_path)}
-    done = subprocess.run([str(SIPAS), "db", "upgrade", revision], env=env, cwd=ROOT,
+    done = subprocess.run([str(SIPAS), "db", command, revision], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
 

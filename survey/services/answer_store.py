@@ -99,3 +99,12 @@ def store_answers(rows: list[dict]) -> None:
         per_response.setdefault(row["response_id"], []).append(row)
     db.session.execute(_WIDE_INSERT, [{"response_id": response_id, **answer_arrays(answers)}
                                       for response_id, answers in per_response.items()])
+
+
+def packed_sql(rows_sql: str) -> str:
+    """PostgreSQL: INSERT into ``response_answers`` of answer rows selected by ``rows_sql``
+    (all of :class:`~survey.models.Answer`'s columns), one wide row per response, arrays in
+    item code order. For bulk loaders that generate answers as rows in SQL."""
+    packed = ", ".join(f"array_agg({name} ORDER BY item_code)" for name in ARRAY_NAMES)
+    return (f"INSERT INTO response_answers (response_id, {', '.join(ARRAY_NAMES)}) "
+            f"SELECT response_id, {packed} FROM ({rows_sql}) AS answer_rows GROUP BY response_id")
