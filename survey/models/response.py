@@ -87,7 +87,7 @@ class Answer(db.Model):
 
     On SQLite ``answers`` is a table, one row per answer. On PostgreSQL it is a view (migration
     0011) unnesting :data:`RESPONSE_ANSWERS`, with the same columns and types: readers are the
-    same on both, writers go through ``services.responses.store_answers``.
+    same on both; writers go through ``services/answer_store.py``.
     """
 
     __tablename__ = "answers"
