@@ -38,10 +38,10 @@ VIEW = """
                               w.choice, w.choices, w.text)
         AS u(item_code, rating, scale_points, not_applicable, number, choice, choices, text)"""
 # True when the arrays are one answer per element, checked as the old table's columns were.
-# PL/pgSQL, not SQL: a SQL function with subqueries is not inlined, and is planned again for
-# every single-row INSERT (~0.3–0.6 ms each, measured); PL/pgSQL keeps its plans per connection
-# and checks 25 answers in ~0.05 ms. Every condition is written so NULL means "not refused",
-# as in a CHECK.
+# PL/pgSQL, not SQL: a SQL function with subqueries is not inlined and is planned again for
+# every single-row INSERT. Measured per INSERT of 25 answers (1,500 × 3, one connection): no
+# CHECK 38–40 µs, this function 74–77 µs, the same checks as one SQL function 249–261 µs.
+# Every condition is written so that NULL means "not refused", as in a CHECK.
 VALID = """
     CREATE FUNCTION sipas_answers_valid(codes text[], ratings smallint[], points smallint[],
                                         nas boolean[], numbers bigint[], choice1 text[],
