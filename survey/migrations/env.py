@@ -46,7 +46,7 @@ def get_metadata():
     return target_db.metadata
 
 
-def skip_wide_answers(object, name, type_, reflected, compare_to):
+def skip_wide_answers(obj, name, type_, reflected, compare_to):
     """On PostgreSQL the model ``Answer`` reads the view ``answers`` over the table
     ``response_answers`` (migration 0011): neither is a table autogenerate should add or drop."""
     return not (type_ == "table" and name in ("answers", "response_answers"))
