@@ -17,11 +17,13 @@ transaction), so a submission costs the server four statements and no BEGIN, COM
 
 ``SIPAS_FLOOR_SHAPE`` picks where the answers go:
 
-- ``rows``: SIPAS's schema as it is, one ``answers`` row per answer (about 28 per response).
-- ``wide``: one row per response, the same eight answer columns as arrays in that row
-  (``SIPAS_FLOOR_SHAPE=wide``), with every index of ``responses``.
+- ``rows``: the shape before migration 0011, one ``answers`` row per answer (about 28 per
+  response; the table as the model ``Answer`` defines it), inserted from ``unnest`` in a CTE
+  of the response's INSERT, as SIPAS did until then.
+- ``wide``: SIPAS's shape and statement since 0011, one ``response_answers`` row per response
+  (the eight answer columns as arrays, with its CHECK) in a CTE of the response's INSERT.
 
-Both write into a schema ``floor`` of their own (copies of ``responses``, ``answers`` and
+Both write into a schema ``floor`` of their own (copies of ``responses``, the answers' table and
 ``scan_counts`` with their indexes and checks, first on the connection's ``search_path``), so
 SIPAS's tables, and the benchmark's check that every receipt is a stored response, are
 untouched; codes, campaigns and questionnaires are read from SIPAS's tables.
@@ -40,29 +42,24 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 from flask import Flask, abort, request
+from sqlalchemy import func, select, true
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
+from sqlalchemy.schema import CreateTable
 
+from survey.models import Answer
 from survey.public.tokens import _Keyed
 from survey.questionnaires import load_questionnaire
+from survey.services.answer_store import ARRAY_NAMES, ARRAY_PARAMS, answer_arrays
 from survey.services.answers import clean_answers
 from survey.services.entry_points import CODE_ALPHABET, LOCAL, _entry_statement
 from survey.services.integrity import _count_statement, answer_pattern, keyed_hash
-from survey.services.responses import _ANSWER_ARRAYS, _answer_arrays, _answer_row, _insert_statement
+from survey.services.responses import _answer_row, _insert_statement
 from survey.services.scans import SCAN_SHARDS, _upsert
 
 SCHEMA = "floor"
 SECRET = "floor-" + "x" * 32
 BURST_MINUTES = 10
-# PostgreSQL's type of each answer column as an array in the wide row.
-_ARRAY_TYPES = {"item_code": "text[]", "rating": "smallint[]", "scale_points": "smallint[]",
-                "not_applicable": "boolean[]", "number": "bigint[]", "choice": "text[]",
-                "choices": "text[]", "text": "text[]"}
-_RESPONSE_COLUMNS = ("submission_uuid", "receipt", "entry_point_id", "campaign_id",
-                     "questionnaire_version_id", "questionnaire_id", "questionnaire_version",
-                     "content_hash", "unit_id", "counter_id", "field_id", "channel", "language",
-                     "submitted_at", "form_seconds", "flags", "excluded", "device_hash", "ip_hash",
-                     "answer_pattern", "exclusion_reason")
 
 
 def _sql(stmt) -> str:
@@ -70,32 +67,37 @@ def _sql(stmt) -> str:
     return stmt.compile(dialect=postgresql.psycopg.dialect(paramstyle="pyformat")).string
 
 
-def _wide_insert() -> str:
-    """INSERT of one response with its answers as arrays in the same row."""
-    arrays = [name for name, _type in _ANSWER_ARRAYS]
-    columns = [*_RESPONSE_COLUMNS, *(f"a_{name}" for name in arrays)]
-    values = [f"%({name})s" for name in _RESPONSE_COLUMNS]
-    values += [f"%(a_{name})s::{_ARRAY_TYPES[name]}" for name in arrays]
-    return (f"INSERT INTO responses ({', '.join(columns)}) VALUES ({', '.join(values)}) "
-            "ON CONFLICT DO NOTHING RETURNING id, field_id")
+def _rows_insert() -> str:
+    """INSERT of one response with its answers as rows, from the same array parameters
+    (``WITH ins AS (INSERT INTO responses …), ans AS (INSERT INTO answers SELECT ins.id, a.*
+    FROM ins JOIN unnest(…) AS a ON true) …``), as SIPAS wrote them before migration 0011."""
+    ins = _insert_statement("postgresql", False).cte("ins")
+    given = func.unnest(*ARRAY_PARAMS).table_valued(*ARRAY_NAMES).render_derived(name="a")
+    rows = select(ins.c.id, *(given.c[name] for name in ARRAY_NAMES)).select_from(ins).join(given, true())
+    answers = Answer.__table__.insert().from_select(["response_id", *ARRAY_NAMES], rows).cte("ans")
+    return _sql(select(ins.c.id, ins.c.field_id).add_cte(answers))
 
 
 def _prepare(conninfo: str, shape: str) -> None:
     """The schema ``floor`` with empty copies of the written tables (made once per database)."""
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with psycopg.connect(conninfo, autocommit=True,
+                         options=f"-c search_path={SCHEMA},public") as conn:
         conn.execute("SELECT pg_advisory_lock(4242)")  # workers start together
         try:
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-            for table in ("responses", "answers", "scan_counts"):
+            for table in ("responses", "scan_counts"):
                 conn.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{table} "
                              f"(LIKE public.{table} INCLUDING ALL)")
-            if shape == "rows":
+            if shape == "rows":  # the model's table, its foreign key to floor.responses
+                conn.execute(str(CreateTable(Answer.__table__, if_not_exists=True)
+                                 .compile(dialect=postgresql.psycopg.dialect())))
+            else:
+                conn.execute(f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.response_answers
+                                 (LIKE public.response_answers INCLUDING ALL)""")
                 conn.execute(f"""DO $$ BEGIN
-                    ALTER TABLE {SCHEMA}.answers ADD CONSTRAINT floor_answers_response
+                    ALTER TABLE {SCHEMA}.response_answers ADD CONSTRAINT floor_answers_response
                       FOREIGN KEY (response_id) REFERENCES {SCHEMA}.responses (id);
                   EXCEPTION WHEN duplicate_object THEN NULL; END $$""")
-            for name, array in _ARRAY_TYPES.items():
-                conn.execute(f"ALTER TABLE {SCHEMA}.responses ADD COLUMN IF NOT EXISTS a_{name} {array}")
         finally:
             conn.execute("SELECT pg_advisory_unlock(4242)")
 
@@ -112,7 +114,7 @@ def create_app() -> Flask:
     _prepare(conninfo, shape)
     entry_sql, scan_sql = _sql(_entry_statement()), _sql(_upsert("postgresql"))
     counts_sql = _sql(_count_statement(False))
-    insert_sql = _wide_insert() if shape == "wide" else _sql(_insert_statement("postgresql", False, True))
+    insert_sql = _sql(_insert_statement("postgresql", False, True)) if shape == "wide" else _rows_insert()
     with open(os.environ["SIPAS_FLOOR_PAGE"], encoding="utf-8") as f:
         before, _token, after = f.read().partition("\ue000token\ue000")
     if not _token:
@@ -180,7 +182,7 @@ def create_app() -> Flask:
                   "submitted_at": now, "form_seconds": 30, "flags": "[]", "excluded": False,
                   "device_hash": None, "ip_hash": ip_hash, "answer_pattern": pattern,
                   "exclusion_reason": None}
-        values.update(_answer_arrays([_answer_row(questionnaire, item, value)
+        values.update(answer_arrays([_answer_row(questionnaire, item, value)
                                       for item, value in answers.items()]))
         if conn.execute(insert_sql, values).fetchone() is None:
             abort(409)

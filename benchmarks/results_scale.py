@@ -123,6 +123,7 @@ def _load(url: str, campaign_id: int, first: int, last: int, n_units: int) -> No
     from survey.extensions import db
     from survey.models import Campaign, ProcedureField
     from survey.questionnaires import load_questionnaire
+    from survey.services.answer_store import packed_sql
 
     q = load_questionnaire("sipas-counter")
     items = [n.item for n in q.criteria()]
@@ -154,45 +155,44 @@ def _load(url: str, campaign_id: int, first: int, last: int, n_units: int) -> No
                     {"c": campaign_id, "qv": version.id, "qid": version.questionnaire_id,
                      "qver": version.version, "hash": version.content_hash, "fields": fields,
                      "units": n_units, "lo": lo, "hi": hi})
-                conn.execute(text(
-                    f"INSERT INTO answers (response_id, item_code, rating, scale_points, "
-                    f"not_applicable) SELECT id, code, CASE WHEN na THEN NULL ELSE rating END, 5,"
-                    f" na FROM (SELECT r.id, i.code, i.allow_na AND random() < 0.03 AS na, "
+                conn.execute(text(packed_sql(
+                    f"SELECT id AS response_id, code AS item_code, CASE WHEN na THEN NULL "
+                    f"ELSE rating END AS rating, 5 AS scale_points, na AS not_applicable, "
+                    f"NULL::bigint AS number, NULL AS choice, NULL::json AS choices, NULL AS text "
+                    f"FROM (SELECT r.id, i.code, i.allow_na AND random() < 0.03 AS na, "
                     f"CASE WHEN random() < 0.62 + 0.3 * ((r.unit_id * 37) % 100) / 100.0 "
                     f"THEN 4 + (random() < 0.45)::int ELSE 1 + floor(random() * 3)::int END "
                     f"AS rating FROM responses r CROSS JOIN (VALUES {values}) AS i(code, allow_na)"
-                    f" WHERE r.id BETWEEN :lo AND :hi AND random() >= 0.05) x"),
-                    {"lo": lo, "hi": hi})
-                conn.execute(text(
-                    "INSERT INTO answers (response_id, item_code, rating, scale_points, number, "
-                    "choice, not_applicable) "
-                    "SELECT id, 'gave_feedback', NULL, NULL, 1, NULL, false FROM responses "
-                    "WHERE id BETWEEN :lo AND :hi UNION ALL "
-                    "SELECT id, 'overall', 2 + floor(random() * 4)::int, 5, NULL, NULL, false "
+                    f" WHERE r.id BETWEEN :lo AND :hi AND random() >= 0.05) x UNION ALL "
+                    "SELECT id, 'gave_feedback', NULL, NULL, false, 1, NULL, NULL, NULL "
                     "FROM responses WHERE id BETWEEN :lo AND :hi UNION ALL "
-                    "SELECT id, 'sex', NULL, NULL, NULL, CASE WHEN random() < 0.52 THEN 'female' "
-                    "ELSE 'male' END, false FROM responses WHERE id BETWEEN :lo AND :hi "
-                    "AND id % 10 < 7 UNION ALL "
-                    "SELECT id, 'age_group', NULL, NULL, NULL, (ARRAY['age_18_24', 'age_25_34', "
-                    "'age_35_49', 'age_50_60', 'over_60'])[1 + floor(random() * 5)::int], false "
-                    "FROM responses WHERE id BETWEEN :lo AND :hi AND id % 10 < 7"),
+                    "SELECT id, 'overall', 2 + floor(random() * 4)::int, 5, false, NULL, NULL, "
+                    "NULL, NULL FROM responses WHERE id BETWEEN :lo AND :hi UNION ALL "
+                    "SELECT id, 'sex', NULL, NULL, false, NULL, CASE WHEN random() < 0.52 "
+                    "THEN 'female' ELSE 'male' END, NULL, NULL FROM responses "
+                    "WHERE id BETWEEN :lo AND :hi AND id % 10 < 7 UNION ALL "
+                    "SELECT id, 'age_group', NULL, NULL, false, NULL, (ARRAY['age_18_24', "
+                    "'age_25_34', 'age_35_49', 'age_50_60', 'over_60'])[1 + floor(random() * 5)"
+                    "::int], NULL, NULL FROM responses WHERE id BETWEEN :lo AND :hi "
+                    "AND id % 10 < 7")),
                     {"lo": lo, "hi": hi})
             print(f"  loaded responses {lo:,}–{hi:,}", flush=True)
         with db.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT")
             conn.execute(text("VACUUM ANALYZE responses"))
-            conn.execute(text("VACUUM ANALYZE answers"))
+            conn.execute(text("VACUUM ANALYZE response_answers"))
 
 
 def _sizes(url: str) -> dict:
-    """Row counts and on-disk sizes of the two big tables."""
+    """Row counts of responses and answers, and their tables' sizes on disk (the answers'
+    table is ``response_answers``, one row per response, under the view ``answers``)."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
     with engine.connect() as conn:
-        out = {t: {"rows": conn.execute(text(f"SELECT count(*) FROM {t}")).scalar(),
-                   "bytes": conn.execute(text(f"SELECT pg_total_relation_size('{t}')")).scalar()}
-               for t in ("responses", "answers")}
+        out = {view: {"rows": conn.execute(text(f"SELECT count(*) FROM {view}")).scalar(),
+                      "bytes": conn.execute(text(f"SELECT pg_total_relation_size('{table}')")).scalar()}
+               for view, table in (("responses", "responses"), ("answers", "response_answers"))}
     engine.dispose()
     return out
 

@@ -46,6 +46,12 @@ def get_metadata():
     return target_db.metadata
 
 
+def skip_wide_answers(obj, name, type_, reflected, compare_to):
+    """On PostgreSQL the model ``Answer`` reads the view ``answers`` over the table
+    ``response_answers`` (migration 0011): neither is a table autogenerate should add or drop."""
+    return not (type_ == "table" and name in ("answers", "response_answers"))
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -92,6 +98,8 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            conf_args.setdefault("include_object", skip_wide_answers)
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

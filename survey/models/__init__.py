@@ -8,7 +8,7 @@ from .export_job import ExportJob
 from .kiosk import Kiosk, KioskBlockedPress
 from .paper import PaperBatch, PaperEntry, PaperForm
 from .questionnaire import QuestionnaireVersion
-from .response import Answer, Response
+from .response import RESPONSE_ANSWERS, Answer, Response
 from .unit import Counter, ProcedureField, Unit
 from .user import User
 
@@ -19,3 +19,4 @@ __all__ = [
 __all__ += ["PaperBatch", "PaperEntry", "PaperForm"]
 __all__ += ["Kiosk", "KioskBlockedPress"]
 __all__ += ["ExportJob"]
+__all__ += ["RESPONSE_ANSWERS"]

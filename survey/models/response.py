@@ -9,16 +9,20 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     Uuid,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -79,7 +83,12 @@ class Response(db.Model):
 
 
 class Answer(db.Model):
-    """One answer; rated answers carry their scale so the database checks the range."""
+    """One answer; rated answers carry their scale so the database checks the range.
+
+    On SQLite ``answers`` is a table, one row per answer. On PostgreSQL it is a view (migration
+    0011) unnesting :data:`RESPONSE_ANSWERS`, with the same columns and types: readers are the
+    same on both; writers go through ``services/answer_store.py``.
+    """
 
     __tablename__ = "answers"
     __table_args__ = (
@@ -103,3 +112,20 @@ class Answer(db.Model):
     text: Mapped[str | None] = mapped_column(Text)
 
     response: Mapped[Response] = relationship(back_populates="answers")
+
+
+# PostgreSQL only: a response's answers as ONE row, each column of ``Answer`` an array with one
+# element per answer, in the same order in every array (migration 0011, docs/design-notes.md).
+# Not in ``db.metadata``: SQLite has no such table, and the models read the view ``answers``.
+RESPONSE_ANSWERS = Table(
+    "response_answers", MetaData(),
+    Column("response_id", BigInteger, primary_key=True),
+    Column("item_code", ARRAY(Text), nullable=False),
+    Column("rating", ARRAY(SmallInteger), nullable=False),
+    Column("scale_points", ARRAY(SmallInteger), nullable=False),
+    Column("not_applicable", ARRAY(Boolean), nullable=False),
+    Column("number", ARRAY(BigInteger), nullable=False),
+    Column("choice", ARRAY(Text), nullable=False),
+    Column("choices", ARRAY(JSON), nullable=False),
+    Column("text", ARRAY(Text), nullable=False),
+)

@@ -14,7 +14,6 @@ from sqlalchemy import func, insert, select
 
 from ..extensions import db
 from ..models import (
-    Answer,
     Campaign,
     CampaignUnit,
     Counter,
@@ -26,6 +25,7 @@ from ..models import (
     User,
 )
 from ..questionnaires import load_questionnaire
+from .answer_store import store_answers
 from .audit import record
 from .demo_integrity import SUSPICIOUS, add_suspicious_responses
 from .entry_points import CODE_ALPHABET, new_code
@@ -197,7 +197,7 @@ def _responses(rng, q, version, campaign, plan, total: int) -> None:
     ).all()
     for row in answer_rows:
         row["response_id"] = ids[row["response_id"]]
-    db.session.execute(insert(Answer), answer_rows)
+    store_answers(answer_rows)
 
 
 def _wishes(n: int) -> list[dict]:

@@ -16,7 +16,6 @@ from sqlalchemy import func, insert, select
 
 from ..extensions import db
 from ..models import (
-    Answer,
     Campaign,
     CampaignUnit,
     EntryPoint,
@@ -25,6 +24,7 @@ from ..models import (
     Unit,
 )
 from ..questionnaires import Questionnaire, load_questionnaire
+from .answer_store import store_answers
 from .audit import record
 from .entry_points import CODE_ALPHABET, new_code
 from .questionnaires import publish_questionnaire
@@ -108,7 +108,7 @@ def _build(n_responses: int, seed: int) -> Campaign:
     for row in answers:
         row["response_id"] = ids[row["response_id"]]
     if answers:
-        db.session.execute(insert(Answer), answers)
+        store_answers(answers)
     record("demo.load", "demo", object_type="campaign", object_id=campaign.id,
            responses=n_responses)
     return campaign

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
     Integer,
-    SmallInteger,
-    Text,
-    TypeDecorator,
     bindparam,
-    cast,
     func,
     inspect,
     select,
-    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,10 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
 from ..extensions import db
-from ..models import Answer, EntryPoint, ProcedureField, QuestionnaireVersion, Response
+from ..models import RESPONSE_ANSWERS, EntryPoint, ProcedureField, QuestionnaireVersion, Response
 from ..models.base import utcnow
 from ..questionnaires import NOT_APPLICABLE, Questionnaire
 from . import direct
+from .answer_store import ARRAY_NAMES, ARRAY_PARAMS, EMPTY_ANSWER, answer_arrays, store_answers
 from .entry_points import CODE_ALPHABET, EntryPointUnavailable, check_open
 from .integrity import Signals, Thresholds, assess, flag_earlier
 
@@ -126,7 +118,7 @@ def _insert(entry: EntryPoint, version: QuestionnaireVersion, questionnaire: Que
     response_id, field_id, receipt, answers_stored = _insert_row(values, _field_id(entry, answers), rows,
                                                                  alone)
     if rows and not answers_stored:
-        db.session.execute(ANSWERS.insert(), [{**row, "response_id": response_id} for row in rows])
+        store_answers([{**row, "response_id": response_id} for row in rows])
     response = _stored_response(dict(values, id=response_id, receipt=receipt, field_id=field_id))
     if direct.in_transaction():  # else it committed on its own: nothing left for the session
         db.session.add(response)
@@ -149,7 +141,7 @@ def _insert_row(values: dict, field_id, answer_rows: list[dict], alone: bool = F
     params = {**values, **({"field_code": field_id.code, "fallback_field_id": field_id.fallback}
                            if chosen else {"field_id": field_id})}
     if with_answers:
-        params.update(_answer_arrays(answer_rows))
+        params.update(answer_arrays(answer_rows))
     for _attempt in range(5):
         params["receipt"] = _receipt()
         rows = direct.execute(stmt, params, alone=alone)
@@ -188,33 +180,26 @@ class _FieldByCode:
 
 
 _STATEMENTS: dict[tuple[str, bool, bool], object] = {}
-# The answers' columns as arrays for PostgreSQL's unnest (JSON choices travel as text).
-_ANSWER_ARRAYS = (("item_code", Text), ("rating", SmallInteger), ("scale_points", SmallInteger),
-                  ("not_applicable", Boolean), ("number", BigInteger), ("choice", Text),
-                  ("choices", Text), ("text", Text))
 
 
 def _insert_statement(dialect_name: str, field_by_code: bool, with_answers: bool = False):
     """``INSERT INTO responses … ON CONFLICT DO NOTHING RETURNING id, field_id``, built once.
 
     Every value is a bound parameter, so each request only binds (no statement building).
-    ``with_answers`` (PostgreSQL): the answers go in with the response, in one statement —
-    ``WITH ins AS (INSERT INTO responses … RETURNING …), ans AS (INSERT INTO answers SELECT
-    ins.id, a.* FROM ins JOIN unnest(<one array per column>) AS a ON true) SELECT … FROM ins``.
-    One round trip and one executor run instead of one per answer; a duplicate UUID inserts no
+    ``with_answers`` (PostgreSQL): the answers go in with the response, in one statement, as
+    ONE row of arrays — ``WITH ins AS (INSERT INTO responses … RETURNING …), ans AS (INSERT
+    INTO response_answers SELECT ins.id, <one array per column> FROM ins) SELECT … FROM ins``.
+    One round trip, and two rows written instead of one per answer; a duplicate UUID inserts no
     response, so ``ins`` is empty and no answer goes in either.
     """
     key = (dialect_name, field_by_code, with_answers)
     stmt = _STATEMENTS.get(key)
     if stmt is None and with_answers:
         ins = _insert_statement(dialect_name, field_by_code).cte("ins")
-        names = [name for name, _type in _ANSWER_ARRAYS]
-        given = (func.unnest(*[bindparam(f"a_{name}", type_=_ArrayLiteral(type_))
-                               for name, type_ in _ANSWER_ARRAYS])
-                 .table_valued(*names).render_derived(name="a"))
-        rows = select(ins.c.id, *[cast(given.c[name], JSON) if name == "choices" else given.c[name]
-                                  for name in names]).select_from(ins).join(given, true())
-        answers = ANSWERS.insert().from_select(["response_id", *names], rows).cte("ans")
+        answers = (RESPONSE_ANSWERS.insert()
+                   .from_select(["response_id", *ARRAY_NAMES],
+                                select(ins.c.id, *ARRAY_PARAMS).select_from(ins))
+                   .cte("ans"))
         stmt = _STATEMENTS[key] = select(ins.c.id, ins.c.field_id).add_cte(answers)
     elif stmt is None:
         table = Response.__table__
@@ -256,15 +241,10 @@ def _consume(entry: EntryPoint, now: datetime) -> None:
         raise EntryPointUnavailable("used")
 
 
-ANSWERS = Answer.__table__
-_EMPTY_ANSWER = {"rating": None, "scale_points": None, "not_applicable": False, "number": None,
-                 "choice": None, "choices": None, "text": None}
-
-
 def _answer_row(q: Questionnaire, code: str, value: object) -> dict:
     """Map a cleaned value to the typed columns of :class:`Answer` (``response_id`` comes later)."""
     item = q.items[code]
-    row = {**_EMPTY_ANSWER, "item_code": code}
+    row = {**EMPTY_ANSWER, "item_code": code}
     if value == NOT_APPLICABLE:
         row["not_applicable"], row["scale_points"] = True, item.points
     elif item.type in ("satisfaction", "scale"):
@@ -278,51 +258,6 @@ def _answer_row(q: Questionnaire, code: str, value: object) -> dict:
     else:
         row["text"] = value
     return row
-
-
-class _ArrayLiteral(TypeDecorator):
-    """A PostgreSQL array bound as its text literal (``{1,NULL,"a b"}``), built by
-    :func:`_array_literal`: the statement still casts it (``$1::SMALLINT[]``), and the server
-    parses it as it parsed the driver's own text form of a list. The driver's list dumping
-    (a type look-up and quoting per element) and SQLAlchemy's per-element list processing cost
-    ~0.13 ms of Python for the answers' eight arrays; the literal ~0.03 ms."""
-
-    impl = postgresql.ARRAY
-    cache_ok = True
-
-    def bind_processor(self, dialect):
-        """The value is already the literal: nothing to do."""
-        return None
-
-
-def _array_literal(values) -> str:
-    """PostgreSQL's text form of a one-dimensional array of ``values``.
-
-    NULL for None, ``t``/``f`` for booleans, digits for integers, and every other value as
-    ``str(value)`` in double quotes with backslashes and double quotes escaped — the text each
-    value is sent as on its own, so the server reads the same values as before.
-    """
-    parts = []
-    for value in values:
-        if value is None:
-            parts.append("NULL")
-        elif value is True or value is False:
-            parts.append("t" if value else "f")
-        elif type(value) is int:
-            parts.append(str(value))
-        else:
-            parts.append('"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"')
-    return "{" + ",".join(parts) + "}"
-
-
-def _answer_arrays(rows: list[dict]) -> dict[str, str]:
-    """The answers as one array literal per column (``a_<column>``), for the PostgreSQL
-    statement (multiple-choice answers as JSON text, cast to JSON there)."""
-    arrays = {f"a_{name}": _array_literal([row[name] for row in rows])
-              for name, _type in _ANSWER_ARRAYS if name != "choices"}
-    arrays["a_choices"] = _array_literal([None if row["choices"] is None else json.dumps(row["choices"])
-                                          for row in rows])
-    return arrays
 
 
 def _receipt() -> str:

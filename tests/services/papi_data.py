@@ -13,8 +13,9 @@ from datetime import UTC, date, datetime
 from sqlalchemy import insert
 
 from survey.extensions import db
-from survey.models import Answer, Campaign, CampaignUnit, PopulationCount, Response, Unit
+from survey.models import Campaign, CampaignUnit, PopulationCount, Response, Unit
 from survey.questionnaires import load_questionnaire
+from survey.services.answer_store import store_answers
 from survey.services.questionnaires import publish_questionnaire
 
 from ..stats.helpers import FIXTURES
@@ -76,6 +77,6 @@ def seed_papi_campaign(code: str = "papi-2026") -> Campaign:
                              responses).all()
     for answer in answers:
         answer["response_id"] = ids[answer["response_id"]]
-    db.session.execute(insert(Answer), answers)
+    store_answers(answers)
     db.session.commit()
     return campaign

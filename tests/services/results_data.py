@@ -16,7 +16,6 @@ from sqlalchemy import insert, select
 
 from survey.extensions import db
 from survey.models import (
-    Answer,
     Campaign,
     Counter,
     PopulationCount,
@@ -25,6 +24,7 @@ from survey.models import (
     Unit,
 )
 from survey.questionnaires import load_questionnaire
+from survey.services.answer_store import store_answers
 from survey.services.questionnaires import publish_questionnaire
 
 # (code, respondents, transactions per month); "R4" has a single respondent (lonely stratum).
@@ -32,11 +32,13 @@ UNITS = [("R1", 60, 90), ("R2", 45, 40), ("R3", 25, 30), ("R4", 1, 12)]
 FIELDS = ["ho_tich", "dat_dai", "chung_thuc"]
 
 
-def seed_campaign(seed: int = 7, units=UNITS) -> Campaign:
+def seed_campaign(seed: int = 7, units=UNITS, more_answers=None) -> Campaign:
     """Units, fields, counters, population counts and responses with every answer shape.
 
     Answers: ratings 1–5, "không áp dụng" (not applicable), skipped items, the feedback block
     only after "Có", optional sex/age; some responses excluded, some flagged.
+    ``more_answers(responses)``: more answer rows for the responses (their rows, ``id`` set,
+    in id order), stored with the others (a response's answers are written once).
     """
     rng = np.random.default_rng(seed)
     q = load_questionnaire("sipas-counter")
@@ -104,7 +106,9 @@ def seed_campaign(seed: int = 7, units=UNITS) -> Campaign:
                                                         sort_by_parameter_order=True), rows).all()
     for row in answers:
         row["response_id"] = ids[row["response_id"]]
-    db.session.execute(insert(Answer), answers)
+    if more_answers is not None:
+        answers += more_answers([{**row, "id": rid} for row, rid in zip(rows, ids, strict=True)])
+    store_answers(answers)
     db.session.commit()
     return campaign
 

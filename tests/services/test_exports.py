@@ -11,6 +11,7 @@ import io
 import json
 import math
 import unicodedata
+import uuid
 
 import pytest
 from click.testing import CliRunner
@@ -20,6 +21,7 @@ from sqlalchemy import insert, select
 from survey.analyze_cmd import analyze_command
 from survey.extensions import db
 from survey.models import Answer, Campaign, Response, Unit
+from survey.services.answer_store import store_answers
 from survey.services.demo import CAMPAIGN_CODE, load_demo
 from survey.services.exports import ExportOptions, write_export
 from survey.services.results_tables import campaign_results
@@ -35,10 +37,18 @@ def demo(app):
     with app.app_context():
         load_demo(responses=600)
         campaign = db.session.scalar(select(Campaign).filter_by(code=CAMPAIGN_CODE))
-        first = db.session.scalar(select(Response.id).filter_by(campaign_id=campaign.id)
-                                  .order_by(Response.id))
-        db.session.execute(insert(Answer), [{"response_id": first, "item_code": "comment",
-                                             "text": INJECTION, "not_applicable": False}])
+        # One more response like the first, with a comment: a stored response's answers are
+        # never added to (on PostgreSQL they are one row of arrays, written once).
+        responses = Response.__table__
+        first = db.session.execute(select(responses).filter_by(campaign_id=campaign.id)
+                                   .order_by(responses.c.id)).first()._asdict()
+        copy = db.session.scalar(insert(responses).values(
+            {**{k: v for k, v in first.items() if k != "id"}, "submission_uuid": str(uuid.uuid4()),
+             "receipt": "INJECTION"})
+            .returning(responses.c.id))
+        answers = db.session.execute(select(Answer.__table__).filter_by(response_id=first["id"]))
+        store_answers([{**row._asdict(), "response_id": copy} for row in answers]
+                      + [{"response_id": copy, "item_code": "comment", "text": INJECTION}])
         db.session.commit()
         yield campaign.id
 

@@ -175,8 +175,9 @@ def seed_mixed(n: int = 150, seed: int = 23) -> int:
 
     from sqlalchemy import insert
 
-    from survey.models import Answer, Campaign
+    from survey.models import Campaign
     from survey.questionnaires import load_questionnaire
+    from survey.services.answer_store import store_answers
     from survey.services.questionnaires import publish_questionnaire
 
     from .results_data import _answer
@@ -216,7 +217,7 @@ def seed_mixed(n: int = 150, seed: int = 23) -> int:
                                                         sort_by_parameter_order=True), rows).all()
     for row in answers:
         row["response_id"] = ids[row["response_id"]]
-    db.session.execute(insert(Answer), answers)
+    store_answers(answers)
     db.session.commit()
     return campaign.id
 

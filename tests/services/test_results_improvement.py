@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sqlalchemy import insert, select
 
-from survey.extensions import db
-from survey.models import Answer, Response
 from survey.services import aggregate_sqlite
 from survey.services.results import _scope
 from survey.services.results_improvement import (
@@ -34,14 +31,19 @@ def _with_wishes(seed: int = 5):
     an order other than the options').  Returns the campaign and ``{include_flagged:
     ImprovementCounts}`` counted here in Python from what was inserted.
     """
-    campaign = seed_campaign()
     rng = np.random.default_rng(seed)
-    responses = db.session.execute(
-        select(Response.id, Response.unit_id, Response.excluded, Response.flags)
-        .where(Response.campaign_id == campaign.id).order_by(Response.id)).all()
-    rows = []
     expected = {True: {}, False: {}}
-    for rid, unit_id, excluded, flags in responses:
+    campaign = seed_campaign(more_answers=lambda responses: _wishes(rng, responses, expected))
+    return campaign, {key: ImprovementCounts("improve", OPTIONS,
+                                             {u: tuple(v) for u, v in sorted(per.items())})
+                      for key, per in expected.items()}
+
+
+def _wishes(rng, responses: list[dict], expected: dict) -> list[dict]:
+    """The improve-most answers drawn for ``responses``, counted into ``expected``."""
+    rows = []
+    for rid, unit_id, excluded, flags in ((r["id"], r["unit_id"], r["excluded"], r["flags"])
+                                          for r in responses):
         draw = rng.random()
         if draw < 0.2:
             continue  # skipped: no answer row
@@ -58,11 +60,7 @@ def _with_wishes(seed: int = 5):
             counts[0] += 1
             for k, code in enumerate(OPTIONS):
                 counts[k + 1] += code in chosen
-    db.session.execute(insert(Answer), rows)
-    db.session.commit()
-    return campaign, {key: ImprovementCounts("improve", OPTIONS,
-                                             {u: tuple(v) for u, v in sorted(per.items())})
-                      for key, per in expected.items()}
+    return rows
 
 
 def test_grouped_query_counts_every_answer_shape(app):

@@ -21,6 +21,7 @@ from survey.analyze_cmd import analyze_command
 from survey.extensions import db
 from survey.models import Answer, Campaign, ProcedureField, Response, Unit
 from survey.services import aggregate_sqlite, report_charts
+from survey.services.answer_store import store_answers
 from survey.services.demo import CAMPAIGN_CODE, load_demo
 from survey.services.exports import ExportOptions, write_export
 from survey.services.results import ResultsError, campaign_report
@@ -312,10 +313,10 @@ def _later_campaign(earlier: Campaign) -> int:
                 submitted_at=datetime(2026, 8, 1, tzinfo=UTC), flags=[], excluded=False)
             db.session.add(response)
             db.session.flush()
-            for item in items:
-                rating = int(rng.choice([4, 5]) if rng.random() < level else rng.choice([1, 2, 3]))
-                db.session.add(Answer(response_id=response.id, item_code=item, rating=rating,
-                                      scale_points=5))
+            store_answers([
+                {"response_id": response.id, "item_code": item, "scale_points": 5,
+                 "rating": int(rng.choice([4, 5]) if rng.random() < level else rng.choice([1, 2, 3]))}
+                for item in items])
     db.session.commit()
     return later.id
 

@@ -351,8 +351,8 @@ def test_load_benchmark_floor_stores_each_submission_in_both_shapes(app, client,
     engine = create_engine(url)
     try:
         for shape, answers_where in (("rows", "(SELECT count(*) FROM floor.answers)"),
-                                     ("wide", "(SELECT sum(cardinality(a_item_code)) FROM floor.responses "
-                                              "WHERE a_item_code IS NOT NULL)")):
+                                     ("wide", "(SELECT sum(cardinality(item_code)) "
+                                              "FROM floor.response_answers)")):
             monkeypatch.setenv("SIPAS_FLOOR_SHAPE", shape)
             floor = create_floor().test_client()
             body = answer_bodies(1)[0]

@@ -58,7 +58,8 @@ def make_response(campaign_id: int, unit_id: int, *, counter_id: int | None = No
     import uuid
     from datetime import UTC, datetime
 
-    from survey.models import Answer, Campaign, Response
+    from survey.models import Campaign, Response
+    from survey.services.answer_store import store_answers
     campaign = db.session.get(Campaign, campaign_id)
     version = campaign.questionnaire_version
     response = Response(
@@ -71,8 +72,7 @@ def make_response(campaign_id: int, unit_id: int, *, counter_id: int | None = No
         excluded=excluded, exclusion_reason="thử" if excluded else None)
     db.session.add(response)
     db.session.flush()
-    db.session.add(Answer(response_id=response.id, item_code="overall", rating=4, scale_points=5))
-    if comment:
-        db.session.add(Answer(response_id=response.id, item_code="comment", text=comment))
-    db.session.flush()
+    store_answers([{"response_id": response.id, "item_code": "overall", "rating": 4, "scale_points": 5}]
+                  + ([{"response_id": response.id, "item_code": "comment", "text": comment}]
+                     if comment else []))
     return response.id
