@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -44,7 +45,14 @@ def empty_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    name = f"sipas_migrations_{uuid.uuid4().hex[:12]}"
+    with scratch_postgres("sipas_migrations") as url:
+        yield url
+
+
+@contextmanager
+def scratch_postgres(prefix: str):
+    """The URL of a new, empty database on the test PostgreSQL server, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))

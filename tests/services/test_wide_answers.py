@@ -18,7 +18,7 @@ from survey.services.answer_store import store_answers
 from survey.services.responses import answers_of, submit_response
 
 from ..factories import make_campaign
-from ..test_migrations import POSTGRES_URL, _seed_first_release, _snapshot, _upgrade
+from ..test_migrations import POSTGRES_URL, _seed_first_release, _snapshot, _upgrade, scratch_postgres
 
 # Texts a literal or a view could mangle: quotes, backslashes, braces, commas, emoji, NULL-like.
 AWKWARD = ['say "hi", \\o/ {x}', "NULL", "null", "", " ", "C:\\new\\table", "😀 Cán bộ 👍🏽",
@@ -180,16 +180,8 @@ def pg_url():
     """A new, empty PostgreSQL database."""
     if not POSTGRES_URL:
         pytest.skip("needs SIPAS_TEST_POSTGRES_URL: the wide row is PostgreSQL's")
-    name = f"sipas_wide_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    try:
-        yield sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+    with scratch_postgres("sipas_wide") as url:
+        yield url
 
 
 def test_migration_0011_moves_every_answer_over_and_back(pg_url, tmp_path: Path):
