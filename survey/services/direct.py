@@ -71,6 +71,10 @@ class Rows:
         """The first row (the cursor is closed then: every hot-path statement has one row)."""
         row = self._cursor.fetchone()
         self._cursor.close()
+        return self._processed(row)
+
+    def _processed(self, row: tuple | None) -> tuple | None:
+        """``row`` through SQLAlchemy's result processors."""
         processors = self._compiled.results
         if row is None or processors is None:
             return row
@@ -95,11 +99,7 @@ class Fetched(Rows):
 
     def fetchone(self) -> tuple | None:
         """The row, through SQLAlchemy's result processors (None when there was none)."""
-        row, processors = self._row, self._compiled.results
-        if row is None or processors is None:
-            return row
-        return tuple(process(value) if process else value for process, value in zip(processors, row,
-                                                                                      strict=True))
+        return self._processed(self._row)
 
     def close(self) -> None:
         """Nothing to release."""
