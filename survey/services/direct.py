@@ -20,9 +20,10 @@ connection in autocommit, and its one row is read at once: one round trip, where
 costs a pre-ping, a BEGIN and a COMMIT around it (four). A session with a transaction open
 (uncommitted changes a separate connection could not see, or writes that must commit together)
 always gets the statement in that transaction, and other databases always take the session
-path. That pool (:func:`_alone_engine`, one per engine and process, disposed with the engine)
-does not ping on checkout: a connection found dead (a restarted server, a killed backend) is
-dropped and the statement sent once more on a fresh one. Only statements that may be sent twice
+path. That pool (:func:`_alone_lane`, one per engine and process, disposed with the engine)
+does not ping on checkout, and a connection stays out of it between statements (:class:`_Lane`):
+a connection found dead (a restarted server, a killed backend) is dropped and the statement
+sent once more on a fresh one. Only statements that may be sent twice
 use this: reads, the scan upsert (a lost answer could count a scan twice) and the response
 INSERT, whose ``ON CONFLICT DO NOTHING`` on the submission UUID makes a resend harmless.
 """
@@ -164,66 +165,112 @@ def _arguments(compiled: _Compiled, params: dict):
 
 
 def _run_alone(engine, compiled: _Compiled, params: dict) -> Fetched:
-    """One statement in autocommit on the engine's own-transaction pool; sent once more on a
-    fresh connection when the pooled one turns out dead."""
-    alone = _alone_engine(engine)
+    """One statement in autocommit on a connection of the engine's own-transaction pool; sent
+    once more on a fresh connection when the held one turns out dead."""
+    lane = _alone_lane(engine)
     args = _arguments(compiled, params)
-    error_class = alone.dialect.loaded_dbapi.Error
+    error_class = lane.engine.dialect.loaded_dbapi.Error
     for attempt in (1, 2):
-        fairy = alone.raw_connection()
+        fairy, cursor = lane.take()
         try:
-            cursor = fairy.dbapi_connection.cursor()
-            try:
-                _send(cursor, compiled.sql, args)
-                row = cursor.fetchone() if cursor.description is not None else None
-            finally:
-                cursor.close()
+            _send(cursor, compiled.sql, args)
+            # pgresult, not cursor.description: that builds a Column object per result column.
+            result = cursor.pgresult
+            row = cursor.fetchone() if result is not None and result.nfields else None
         except error_class as error:
-            if attempt == 1 and alone.dialect.is_disconnect(error, fairy.dbapi_connection, None):
-                fairy.invalidate(error)  # dropped (and given back to the pool) ...
-                alone.dispose()  # ... with every idle one, as old: a fresh connection is made
+            if attempt == 1 and lane.engine.dialect.is_disconnect(error, fairy.dbapi_connection, None):
+                lane.drop(fairy, error)  # ... with every idle one, as old: a fresh one is made
                 continue
-            fairy.close()
+            lane.give(fairy, cursor)
             raise exc.DBAPIError.instance(compiled.sql, args, error, error_class,
-                                          dialect=alone.dialect) from error
-        fairy.close()
+                                          dialect=lane.engine.dialect) from error
+        lane.give(fairy, cursor)
         return Fetched(row, compiled)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-_ALONE: dict[int, tuple[object, int, object]] = {}  # id(engine) → (engine, pid, its alone engine)
+class _Lane:
+    """The autocommit engine (no pre-ping) beside an engine, and the connections taken from its
+    pool and kept between statements, each with a cursor of its own.
+
+    Checking a connection out of SQLAlchemy's pool and back in costs more Python than the
+    statement's own round trip; a statement here takes an idle connection from this list (or a
+    new one from the pool) and puts it back after its row is read. ``list.pop`` and ``append``
+    are atomic, so threads never share a connection at the same time.
+    """
+
+    def __init__(self, engine, pid: int):
+        self.source, self.pid = engine, pid
+        self.engine = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False,
+                                    pool_size=engine.pool.size() if hasattr(engine.pool, "size") else 5)
+        self.idle: list[tuple[object, object]] = []
+
+    def take(self):
+        """An idle (connection, cursor), or a new one from the pool."""
+        try:
+            return self.idle.pop()
+        except IndexError:
+            fairy = self.engine.raw_connection()
+            return fairy, fairy.dbapi_connection.cursor()
+
+    def give(self, fairy, cursor) -> None:
+        """Back to the idle list, ready for the next statement."""
+        self.idle.append((fairy, cursor))
+
+    def drop(self, fairy, error) -> None:
+        """``fairy`` is dead: dropped, and every idle one and the pool's with it (as old)."""
+        fairy.invalidate(error)
+        self.release()
+        self.engine.dispose()
+
+    def release(self) -> None:
+        """Every idle connection back to the pool."""
+        while self.idle:
+            fairy, cursor = self.idle.pop()
+            cursor.close()
+            fairy.close()
+
+    def dispose(self, close: bool) -> None:
+        """Done with: idle connections closed (``close``), or left alone (another process's)."""
+        if close:
+            self.release()
+        else:
+            self.idle.clear()
+        self.engine.dispose(close=close)
+
+
+_ALONE: dict[int, _Lane] = {}  # id(engine) → its lane in the process that made it
 _ALONE_LOCK = threading.Lock()
 
 
-def _alone_engine(engine):
-    """The autocommit engine (no pre-ping) beside ``engine``, for this process.
+def _alone_lane(engine) -> _Lane:
+    """The :class:`_Lane` beside ``engine``, for this process.
 
     Made on first use in each process (never shared across a fork: a child's first use makes
     its own, and the parent's connections are left alone), and disposed when ``engine`` is.
     """
     found = _ALONE.get(id(engine))
-    if found is not None and found[0] is engine and found[1] == os.getpid():
-        return found[2]
+    if found is not None and found.source is engine and found.pid == os.getpid():
+        return found
     with _ALONE_LOCK:
         found = _ALONE.get(id(engine))
-        if found is not None and found[0] is engine and found[1] == os.getpid():
-            return found[2]
-        if found is not None and found[1] != os.getpid():
-            found[2].dispose(close=False)  # the parent's sockets: not ours to close
-        alone = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False,
-                              pool_size=engine.pool.size() if hasattr(engine.pool, "size") else 5)
-        if found is None or found[0] is not engine:
+        if found is not None and found.source is engine and found.pid == os.getpid():
+            return found
+        if found is not None and found.pid != os.getpid():
+            found.dispose(close=False)  # the parent's sockets: not ours to close
+        lane = _Lane(engine, os.getpid())
+        if found is None or found.source is not engine:
             event.listen(engine, "engine_disposed", _dispose_alone)
-        _ALONE[id(engine)] = (engine, os.getpid(), alone)
-        return alone
+        _ALONE[id(engine)] = lane
+        return lane
 
 
 def _dispose_alone(engine) -> None:
-    """``engine`` was disposed: so is its autocommit pool (in the process that made it)."""
+    """``engine`` was disposed: so is its lane (in the process that made it)."""
     with _ALONE_LOCK:
         found = _ALONE.pop(id(engine), None)
     if found is not None:
-        found[2].dispose(close=found[1] == os.getpid())
+        found.dispose(close=found.pid == os.getpid())
 
 
 def _send(cursor, sql: str, params) -> None:

@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, bindparam, func, literal_column, select, update
+from sqlalchemy import BigInteger, bindparam, cast, func, literal_column, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
@@ -244,11 +245,21 @@ def on_network(cidrs: str | None, ip: str) -> bool:
 
 
 def _flag_earlier(scope: list, code: str) -> None:
-    """Append ``code`` to earlier responses of a burst; a lock conflict only skips this step."""
-    rows = db.session.execute(select(Response.id, Response.flags).where(*scope)
-                              .order_by(Response.id)).all()
+    """Append ``code`` to earlier responses of a burst; a lock conflict only skips this step.
+
+    On PostgreSQL one UPDATE merges the code into each row's sorted flags (byte order, as
+    ``sorted`` orders them); elsewhere the rows are read and updated one by one.
+    """
     try:
         with db.session.begin_nested():
+            if db.session.get_bind().dialect.name == "postgresql":
+                db.session.execute(update(Response).where(
+                    *scope, ~func.coalesce(cast(Response.flags, JSONB), text("'[]'::jsonb")).has_key(code))
+                    .values(flags=_MERGED_FLAGS.bindparams(code=code))
+                    .execution_options(synchronize_session=False))
+                return
+            rows = db.session.execute(select(Response.id, Response.flags).where(*scope)
+                                      .order_by(Response.id)).all()
             for rid, flags in rows:
                 if code not in (flags or []):
                     db.session.execute(update(Response).where(Response.id == rid)
@@ -256,6 +267,12 @@ def _flag_earlier(scope: list, code: str) -> None:
                                        .execution_options(synchronize_session=False))
     except DBAPIError:  # never let a flag cost a citizen's answer
         pass
+
+
+# A row's flags with :code added, sorted as Python sorts strings (the C collation: byte order).
+_MERGED_FLAGS = text("""(SELECT json_agg(f ORDER BY f COLLATE "C") FROM (
+    SELECT json_array_elements_text(COALESCE(responses.flags, '[]'::json)) AS f
+    UNION SELECT CAST(:code AS text)) AS merged)""")
 
 
 def purge_network_hashes(older_than_days: int, now: datetime | None = None) -> int:

@@ -184,3 +184,32 @@ def test_burst_counts_stop_at_the_threshold_and_flags_stay_the_same(app):
             "burst_entry_cap": 1001, "repeated_pattern_cap": 1001}).one()
     assert "burst_device" in later.flags and later.crossings == []  # over the threshold, not at it
     assert tuple(counts) == (4, 9, 2)  # the device's 9 earlier rows counted up to its cap only
+
+
+def test_a_crossing_adds_its_flag_to_earlier_rows_sorted_and_once(app):
+    """Flagging a burst's earlier responses merges the code into each row's own flags in sorted
+    order, leaves a row that already has it as it was, and never touches rows outside the burst."""
+    from survey.services.integrity import _flag_earlier, _scope
+
+    start = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
+    with app.app_context():
+        entry = make_campaign()
+        made = []
+        for i, flags in enumerate((["too_fast"], ["burst_entry", "too_fast"], [], ["counter_network"])):
+            response, _created = submit_response(
+                entry=entry, version=entry.campaign.questionnaire_version,
+                questionnaire=load_questionnaire("sipas-counter"), answers={"c1_1": 3},
+                submission_uuid=str(uuid.uuid4()), now=start + timedelta(minutes=i))
+            response.flags = flags
+            made.append(response.id)
+        db.session.commit()
+        before = db.session.scalar(select(Response.flags).where(Response.id == made[1]))
+        scope = _scope("burst_entry", False, entry.id, entry.unit_id, start + timedelta(minutes=2), 10,
+                       None)
+        _flag_earlier(scope, "burst_entry")
+        db.session.commit()
+        got = dict(db.session.execute(select(Response.id, Response.flags)).all())
+    assert got[made[0]] == ["burst_entry", "too_fast"]
+    assert got[made[1]] == before == ["burst_entry", "too_fast"]  # already flagged: unchanged
+    assert got[made[2]] == ["burst_entry"]
+    assert got[made[3]] == ["counter_network"]  # after the burst's moment: outside it

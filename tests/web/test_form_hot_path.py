@@ -385,12 +385,12 @@ def test_statements_alone_only_outside_a_transaction_and_their_pool_goes_with_th
                                  alone=True)
         assert isinstance(fetched, direct.Fetched) and fetched.fetchone()[0].tzinfo is not None
         engine = db.engine
-        alone = direct._alone_engine(engine)
-        assert direct._alone_engine(engine) is alone
+        alone = direct._alone_lane(engine)
+        assert direct._alone_lane(engine) is alone
         real = os.getpid()
         try:  # a forked child makes its own pool and leaves the parent's connections open
             direct.os.getpid = lambda: real + 1
-            child = direct._alone_engine(engine)
+            child = direct._alone_lane(engine)
         finally:
             direct.os.getpid = os.getpid
         assert child is not alone
