@@ -298,7 +298,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(target: str, url: str, workers: int, logs: Path, limits: str = "memory://",
+def gunicorn(target: str, url: str, workers: int, logs: Path, limits: str = "local://",
              extra: dict | None = None):
     """gunicorn with deploy/gunicorn.conf.py on 127.0.0.1; yields (port, master PID) once it answers.
 
@@ -372,7 +372,7 @@ def main() -> int:
     parser.add_argument("--floors", action="store_true",
                         help="PostgreSQL: also run benchmarks/_floor_app.py (SIPAS's own statements "
                              "without its web layer) with answers as rows and as one wide row")
-    parser.add_argument("--ratelimit-storage", default="memory://",
+    parser.add_argument("--ratelimit-storage", default="local://",
                         help="SIPAS_RATELIMIT_STORAGE_URI for SIPAS, e.g. redis://127.0.0.1:6379/0")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]

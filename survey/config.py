@@ -27,7 +27,8 @@ def from_environment(instance_path: str) -> dict:
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": database,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-        "RATELIMIT_STORAGE_URI": env.get("SIPAS_RATELIMIT_STORAGE_URI", "memory://"),
+        # local:// counts in this process (ratelimit_storage.py); redis://… for several workers.
+        "RATELIMIT_STORAGE_URI": env.get("SIPAS_RATELIMIT_STORAGE_URI", "local://"),
         # Redis down must not cost a citizen's answer: limits lapse, requests go through.
         "RATELIMIT_SWALLOW_ERRORS": True,
         "SIPAS_ENV": env.get("SIPAS_ENV", "development"),

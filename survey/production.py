@@ -29,8 +29,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     limiter.exempt(bp)
     if app.config.get("SIPAS_ENV") == "production" and \
-            str(app.config.get("RATELIMIT_STORAGE_URI", "")).startswith("memory:"):
-        app.logger.warning("SIPAS_RATELIMIT_STORAGE_URI is memory://: each worker counts its own "
+            str(app.config.get("RATELIMIT_STORAGE_URI", "")).startswith(("memory:", "local:")):
+        app.logger.warning("SIPAS_RATELIMIT_STORAGE_URI is in-process: each worker counts its own "
                            "rate limits; use redis://… when running several workers or servers")
 
 

@@ -206,13 +206,14 @@ def test_invalid_utf8_is_refused_and_nothing_is_stored(app, client):
 
 # Rate limits, with the limiter on.
 
-@pytest.fixture
-def limited(app):
-    """The same database, with rate limits on and small enough to hit in a test."""
+@pytest.fixture(params=["local://", "memory://"])
+def limited(app, request):
+    """The same database, with rate limits on and small enough to hit in a test; counted in
+    the default in-process storage (``local://``) and in the ``limits`` library's own."""
     limited = create_app({
         "TESTING": True, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
         "SECRET_KEY": app.config["SECRET_KEY"], "RATELIMIT_ENABLED": True,
-        "RATELIMIT_STORAGE_URI": "memory://", "RATELIMIT_PUBLIC_DEVICE": "3/minute",
+        "RATELIMIT_STORAGE_URI": request.param, "RATELIMIT_PUBLIC_DEVICE": "3/minute",
         "RATELIMIT_PUBLIC_ENTRY": "8/minute", "RATELIMIT_PUBLIC_IP": "1000/minute",
         "LOGIN_RATE_LIMIT": "5/minute",
     })
