@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from survey.extensions import db
@@ -213,3 +213,60 @@ def test_a_crossing_adds_its_flag_to_earlier_rows_sorted_and_once(app):
     assert got[made[1]] == before == ["burst_entry", "too_fast"]  # already flagged: unchanged
     assert got[made[2]] == ["burst_entry"]
     assert got[made[3]] == ["counter_network"]  # after the burst's moment: outside it
+
+
+def test_on_postgresql_each_burst_count_uses_its_own_index_on_a_young_table(app):
+    """The three counts' plans on a table with a few rows and never analysed, as a new
+    deployment's first busy minutes have it (autovacuum's first analyse comes a minute or more
+    after the first rows): planned for the values at hand and cached (generic), each count
+    reads its own key's index, never an index on the time or the unit alone, which walks every
+    recent response on each submission (migration 0012)."""
+    import re
+
+    import psycopg
+    from sqlalchemy.dialects import postgresql
+
+    if app.config["BACKEND"] != "postgres":
+        pytest.skip("PostgreSQL's planner")
+    with app.app_context():
+        entry = make_campaign()
+        submit_response(entry=entry, version=entry.campaign.questionnaire_version,
+                        questionnaire=load_questionnaire("sipas-counter"), answers={"c1_1": 4},
+                        submission_uuid=str(uuid.uuid4()), signals=Signals(device_id="p" * 22),
+                        secret="k", thresholds=Thresholds())
+        copied = [c.name for c in Response.__table__.columns
+                  if c.name not in ("id", "submission_uuid", "receipt", "device_hash")]
+        db.session.execute(text(  # 300 more from other phones: a few busy minutes' worth
+            f"INSERT INTO responses (submission_uuid, receipt, device_hash, {', '.join(copied)}) "
+            f"SELECT gen_random_uuid(), 'R' || n, md5(n::text), {', '.join(copied)} "
+            "FROM responses, generate_series(1, 300) AS n"))
+        db.session.commit()
+        sql = _count_statement(True).compile(dialect=postgresql.psycopg.dialect(paramstyle="pyformat")).string
+        names: list[str] = []
+        for name in re.findall(r"%\((\w+)\)s", sql):
+            if name not in names:
+                names.append(name)
+        numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m[1]) + 1}", sql)
+        now = datetime.now(UTC)
+        values = {"device": "d" * 32, "entry": entry.id, "pattern": "p" * 32, "unit": entry.unit_id,
+                  "at": now, "exclude": 0}
+        for code, cap in (("burst_device", 4), ("burst_entry", 21), ("repeated_pattern", 4)):
+            values[f"{code}_since"], values[f"{code}_cap"] = now - timedelta(minutes=30), cap
+        plans = {}
+        raw = db.session.connection().connection.dbapi_connection
+        with psycopg.ClientCursor(raw) as cursor:
+            cursor.execute("SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables "
+                           "WHERE relname = 'responses'")
+            assert cursor.fetchone() == (None, None)  # never analysed: the case in question
+            cursor.execute(f"PREPARE burst_counts AS {numbered}")
+            for mode in ("force_custom_plan", "force_generic_plan"):
+                cursor.execute(f"SET LOCAL plan_cache_mode = {mode}")
+                cursor.execute(f"EXPLAIN EXECUTE burst_counts({', '.join(['%s'] * len(names))})",
+                               [values[name] for name in names])
+                plans[mode] = "\n".join(row[0] for row in cursor.fetchall())
+            cursor.execute("DEALLOCATE burst_counts")
+        db.session.rollback()
+    for plan in plans.values():
+        assert re.findall(r"using (\w+) on responses", plan) == [
+            "ix_responses_device_hash_submitted_at", "ix_responses_entry_point_id_submitted_at",
+            "ix_responses_answer_pattern_unit_id_submitted_at"], plan
