@@ -30,6 +30,7 @@ INSERT, whose ``ON CONFLICT DO NOTHING`` on the submission UUID makes a resend h
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 
@@ -179,7 +180,7 @@ def _run_alone(engine, compiled: _Compiled, params: dict) -> Fetched:
             row = cursor.fetchone() if result is not None and result.nfields else None
         except error_class as error:
             if attempt == 1 and lane.engine.dialect.is_disconnect(error, fairy.dbapi_connection, None):
-                lane.drop(fairy, error)  # ... with every idle one, as old: a fresh one is made
+                lane.drop(fairy, error)  # with every idle one, as old: a fresh one is made
                 continue
             lane.give(fairy, cursor)
             raise exc.DBAPIError.instance(compiled.sql, args, error, error_class,
@@ -231,12 +232,18 @@ class _Lane:
             fairy.close()
 
     def dispose(self, close: bool) -> None:
-        """Done with: idle connections closed (``close``), or left alone (another process's)."""
+        """Done with: idle connections closed (``close``), or left alone (another process's:
+        kept referenced for good, since SQLAlchemy closes a checked-out connection it finds
+        garbage, and closing would end the parent's session on the shared socket)."""
         if close:
             self.release()
         else:
-            self.idle.clear()
+            _FOREIGN.extend(self.idle)
+            self.idle = []
         self.engine.dispose(close=close)
+
+
+_FOREIGN: list = []  # a parent process's held connections, inherited over a fork: never touched
 
 
 _ALONE: dict[int, _Lane] = {}  # id(engine) → its lane in the process that made it
@@ -263,6 +270,14 @@ def _alone_lane(engine) -> _Lane:
             event.listen(engine, "engine_disposed", _dispose_alone)
         _ALONE[id(engine)] = lane
         return lane
+
+
+@atexit.register
+def _release_at_exit() -> None:
+    """Held connections go back to their pools when the process ends (not left as garbage)."""
+    for lane in list(_ALONE.values()):
+        if lane.pid == os.getpid():
+            lane.release()
 
 
 def _dispose_alone(engine) -> None:

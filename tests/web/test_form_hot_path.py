@@ -366,6 +366,7 @@ def test_a_single_use_code_is_used_in_the_transaction_of_its_response(app, clien
 def test_statements_alone_only_outside_a_transaction_and_their_pool_goes_with_the_engine(app):
     """A session with a transaction open keeps every statement (it could not see its own
     uncommitted rows otherwise); the autocommit pool is per process and disposed with the engine."""
+    import gc
     import os
 
     import pytest
@@ -387,12 +388,20 @@ def test_statements_alone_only_outside_a_transaction_and_their_pool_goes_with_th
         engine = db.engine
         alone = direct._alone_lane(engine)
         assert direct._alone_lane(engine) is alone
+        held = list(alone.idle)  # the connection the statements above ran on, kept for the next
+        assert len(held) == 1
         real = os.getpid()
         try:  # a forked child makes its own pool and leaves the parent's connections open
             direct.os.getpid = lambda: real + 1
             child = direct._alone_lane(engine)
+            gc.collect()  # nothing of the parent's may be closed as garbage either
         finally:
             direct.os.getpid = os.getpid
         assert child is not alone
+        assert not held[0][0].dbapi_connection.closed
+        assert held[0] in direct._FOREIGN
+        direct._FOREIGN.remove(held[0])
+        held[0][1].close()
+        held[0][0].close()
         engine.dispose()
         assert id(engine) not in direct._ALONE

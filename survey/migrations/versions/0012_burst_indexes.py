@@ -9,7 +9,6 @@
 - ``ix_responses_entry_point_id`` and ``ix_responses_campaign_id``: prefixes of
   ``ix_responses_entry_point_id_submitted_at`` and ``ix_responses_campaign_excluded_unit``,
   which serve the same lookups (foreign-key checks included).
-
 - ``ix_responses_answer_pattern_submitted_at`` becomes ``…_answer_pattern_unit_id_submitted_at``:
   the repeated-pattern count's conditions are the pattern, the unit and the time, and with the
   unit in the index the planner no longer prefers ``ix_responses_unit_id`` (every response of
