@@ -34,7 +34,7 @@ import io
 import logging
 import re
 import time
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from flask import Flask
 from werkzeug.http import dump_cookie
@@ -239,14 +239,16 @@ def _form_fields(body: bytes, max_fields: int) -> dict[str, list[str]]:
     pairs = text.split("&")
     if len(pairs) > max_fields or any(pair.count("=") != 1 for pair in pairs):
         raise _Pass
-    try:
-        fields = parse_qsl(text, keep_blank_values=True, strict_parsing=True, encoding="utf-8",
-                           errors="strict", separator="&")
-    except (ValueError, UnicodeDecodeError):
-        raise _Pass from None
     form: dict[str, list[str]] = {}
-    for name, value in fields:
-        if "\x00" in name or "\x00" in value or REPLACEMENT in name or REPLACEMENT in value:
-            raise _Pass  # refused by hardening._refuse_broken_encoding
-        form.setdefault(name, []).append(value)
+    try:
+        for pair in pairs:  # as parse_qsl(strict) reads them; most need no unquoting at all
+            name, _, value = pair.partition("=")
+            if "%" in pair or "+" in pair:
+                name = unquote_plus(name, encoding="utf-8", errors="strict")
+                value = unquote_plus(value, encoding="utf-8", errors="strict")
+            if "\x00" in name or "\x00" in value or REPLACEMENT in name or REPLACEMENT in value:
+                raise _Pass  # refused by hardening._refuse_broken_encoding
+            form.setdefault(name, []).append(value)
+    except UnicodeDecodeError:
+        raise _Pass from None
     return form

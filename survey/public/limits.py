@@ -36,6 +36,20 @@ def _items(spec: str) -> list[RateLimitItem]:
     return items
 
 
+def _order(*specs: str) -> list[tuple[RateLimitItem, int]]:
+    """The limits of the device, code and address specs as (limit, which key), in the order
+    they are hit: by window, minute before hour (stable: device, code, address within one)."""
+    order = _ORDERS.get(specs)
+    if order is None:
+        order = [(item, which) for which, spec in enumerate(specs) for item in _items(spec)]
+        order.sort(key=lambda check: check[0].GRANULARITY.seconds)
+        _ORDERS[specs] = order
+    return order
+
+
+_ORDERS: dict[tuple[str, ...], list[tuple[RateLimitItem, int]]] = {}
+
+
 def exceeded() -> bool:
     """Count this POST against the device, code and address limits; True when one is exceeded.
 
@@ -52,15 +66,12 @@ def exceeded_for(device_key: str, entry_key: str, address_key: str) -> bool:
     config = current_app.config
     if not (limiter.enabled and config.get("RATELIMIT_ENABLED", True)):
         return False
-    checks = [(item, key) for spec, key in ((device.device_limit(), device_key),
-                                            (device.entry_limit(), entry_key),
-                                            (device.address_limit(), address_key))
-              for item in _items(spec)]
-    checks.sort(key=lambda check: check[0].GRANULARITY.seconds)  # stable: the order above per window
+    keys = (device_key, entry_key, address_key)
     prefix = [config["RATELIMIT_KEY_PREFIX"]] if config.get("RATELIMIT_KEY_PREFIX") else []
     try:
         strategy = limiter.limiter
-        for item, key in checks:
+        for item, which in _order(device.device_limit(), device.entry_limit(), device.address_limit()):
+            key = keys[which]
             if not strategy.hit(item, *prefix, key, SCOPE):
                 log.info("ratelimit %s (%s) exceeded at endpoint: %s", item, key, SCOPE)
                 return True

@@ -57,17 +57,22 @@ def _array_literal(values) -> str:
     ``str(value)`` in double quotes with backslashes and double quotes escaped — the text each
     value is sent as on its own, so the server reads the same values as before.
     """
-    parts = []
-    for value in values:
-        if value is None:
-            parts.append("NULL")
-        elif value is True or value is False:
-            parts.append("t" if value else "f")
-        elif type(value) is int:
-            parts.append(str(value))
-        else:
-            parts.append('"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"')
-    return "{" + ",".join(parts) + "}"
+    return "{" + ",".join(map(_element, values)) + "}"
+
+
+def _element(value) -> str:
+    """One element of :func:`_array_literal`."""
+    if value is None:
+        return "NULL"
+    kind = type(value)
+    if kind is bool:
+        return "t" if value else "f"
+    if kind is int:
+        return str(value)
+    text = str(value)
+    if "\\" in text or '"' in text:
+        text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + text + '"'
 
 
 def answer_arrays(rows: list[dict]) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import unicodedata
 from datetime import UTC, datetime
@@ -35,12 +36,17 @@ def new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
+_CANONICAL = re.compile(r"[A-Z0-9]+")
+
+
 def normalise_code(code: str) -> str:
     """Accept codes typed in lower case, with dashes, dots or spaces, full-width or with tone marks.
 
     A phone keyboard with Vietnamese input (Telex, VNI) may turn "D" into "Đ" or put a tone mark
     on a vowel; those marks are dropped, so "ảbcđ" reads as "ABCD".
     """
+    if _CANONICAL.fullmatch(code):  # as printed: nothing to change (every request's case)
+        return code
     code = unicodedata.normalize("NFKD", code).replace("đ", "d").replace("Đ", "D")
     code = "".join(ch for ch in code if not unicodedata.combining(ch))
     return "".join(ch for ch in code if ch.isalnum()).upper()
