@@ -127,34 +127,6 @@ def _status(url: str) -> int:
         return exc.code
 
 
-@pytest.fixture
-def redis_url(tmp_path):
-    """A throwaway redis-server on 127.0.0.1 (mandatory with CI=true)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but redis-server is missing (apt-get install redis-server)")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = _free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 def test_two_app_servers_share_nothing_but_the_database_redis_and_the_secret(app, redis_url, tmp_path):
     """Two gunicorn servers (deploy/gunicorn.conf.py, 2 workers each) share one database and Redis.
 

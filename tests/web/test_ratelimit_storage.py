@@ -93,3 +93,41 @@ def test_threads_counting_the_same_key_lose_no_count():
 def test_a_moving_window_is_refused_with_local():
     with pytest.raises(NotImplementedError):
         MovingWindowRateLimiter(LocalStorage())
+
+
+def test_on_redis_one_round_trip_counts_exactly_as_the_limits_one_by_one(redis_url):
+    """The form's limits on Redis in one script give the same answers, keys, counts and expiries
+    as the ``limits`` library hitting them one by one (in order, stopping at the first exceeded)."""
+    import redis
+    from limits.storage import RedisStorage
+
+    from survey.public import limits as form_limits
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "k" * 32,
+                      "RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": redis_url,
+                      "RATELIMIT_PUBLIC_DEVICE": "3/minute;5/hour", "RATELIMIT_PUBLIC_ENTRY": "4/minute",
+                      "RATELIMIT_PUBLIC_IP": "100/minute"})
+    other = redis_url.rsplit("/", 1)[0] + "/1"  # the same server's database 1: limits' own way
+    reference = FixedWindowRateLimiter(RedisStorage(other))
+    sends = [("device:a", "entry:X", "ip:1")] * 4 + [("device:b", "entry:X", "ip:1")] * 2 \
+        + [("device:a", "entry:Y", "ip:2")] * 2 + [("device:c", "entry:Y", "ip:2")] * 4
+    ours, theirs = [], []
+    with app.test_request_context():
+        assert isinstance(limiter.storage, RedisStorage)
+        for keys in sends:
+            ours.append(form_limits.exceeded_for(*keys))
+            over = False
+            for item, which in form_limits._order("3/minute;5/hour", "4/minute", "100/minute"):
+                if not reference.hit(item, keys[which], form_limits.SCOPE):
+                    over = True
+                    break
+            theirs.append(over)
+    assert ours == theirs
+    assert ours == [False, False, False, True, False, True, True, True, False, False, False, True]
+    mine, own = redis.Redis.from_url(redis_url), redis.Redis.from_url(other)
+    stored = sorted(k.decode() for k in mine.keys("*"))
+    assert stored == sorted(k.decode() for k in own.keys("*"))
+    assert len(stored) == 10  # 3 devices × (minute, hour), 2 codes, 2 addresses
+    for key in stored:
+        assert mine.get(key) == own.get(key)
+        assert abs(mine.ttl(key) - own.ttl(key)) <= 1 and mine.ttl(key) > 0
