@@ -299,10 +299,11 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn(target: str, url: str, workers: int, logs: Path, limits: str = "local://",
-             extra: dict | None = None):
+             extra: dict | None = None, root: Path = ROOT):
     """gunicorn with deploy/gunicorn.conf.py on 127.0.0.1; yields (port, master PID) once it answers.
 
-    ``extra``: more environment for the server (the floor's shape and page).
+    ``extra``: more environment for the server (the floor's shape and page); ``root``: the
+    checkout whose code and config file it runs (``benchmarks/load_ab.py`` runs two).
     """
     port = free_port()
     env = {**os.environ, **(extra or {}), "SIPAS_DATABASE_URL": url, "SIPAS_BIND": f"127.0.0.1:{port}",
@@ -311,8 +312,8 @@ def gunicorn(target: str, url: str, workers: int, logs: Path, limits: str = "loc
            "SIPAS_TRUSTED_PROXIES": "1", "SIPAS_RATELIMIT_STORAGE_URI": limits,
            "SIPAS_MAX_REQUESTS": "0"}  # no worker recycling mid-run: its CPU time would be lost
     log = open(logs / f"gunicorn-{target}-{port}.log", "w")
-    proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-                             TARGETS[target]], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(root / "deploy" / "gunicorn.conf.py"),
+                             TARGETS[target]], env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while True:
