@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from flask import request
 from survey import ROOT, create_app
 
 from ..factories import form_token, make_campaign, receipt
+from .conftest import _free_port
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 CONF = ROOT / "deploy" / "gunicorn.conf.py"
@@ -96,13 +96,6 @@ def test_gunicorn_config_reads_the_environment(monkeypatch):
 
 
 # --- several app servers, one database, one Redis ------------------------------------------
-
-def _free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
     """Poll ``url`` until it answers; fail with the server's output if it dies or stays silent."""
