@@ -405,3 +405,39 @@ def test_statements_alone_only_outside_a_transaction_and_their_pool_goes_with_th
         held[0][0].close()
         engine.dispose()
         assert id(engine) not in direct._ALONE
+
+
+def test_a_lane_connection_given_back_at_the_pool_limit_goes_to_a_waiting_thread(app):
+    """The lane keeps idle connections out of its pool; when all the pool allows are out, one
+    given back goes to the pool at once, so a thread waiting there is not left to time out."""
+    import threading
+    import time
+
+    import pytest
+
+    if app.config["BACKEND"] != "postgres":
+        pytest.skip("only psycopg engines run statements on their own")
+    with app.app_context():
+        lane = direct._Lane(db.engine, 0)
+    try:
+        lane.engine.pool._timeout = 5  # a waiter that is never served fails within seconds
+        taken = [lane.take() for _ in range(lane.limit)]
+        assert lane.engine.pool.checkedout() == lane.limit
+        got = []
+        waiter = threading.Thread(target=lambda: got.append(lane.take()))
+        started = time.monotonic()
+        waiter.start()
+        time.sleep(0.2)  # the waiter is now waiting in the pool
+        lane.give(*taken.pop())
+        waiter.join(10)
+        assert got and time.monotonic() - started < 2
+        assert lane.idle == []  # given back to the pool, not held
+        lane.give(*taken.pop())  # still all out as it is given: to the pool too
+        assert lane.idle == []
+        lane.give(*got[0])
+        assert len(lane.idle) == 1  # below the limit: held for the next statement
+    finally:
+        for fairy, cursor in taken:
+            cursor.close()
+            fairy.close()
+        lane.dispose(close=True)
