@@ -243,13 +243,10 @@ def test_on_postgresql_each_burst_count_uses_its_own_index_on_a_young_table(app)
             f"INSERT INTO young (submission_uuid, receipt, device_hash, {', '.join(copied)}) "
             f"SELECT gen_random_uuid(), 'R' || n, md5(n::text), {', '.join(copied)} "
             "FROM responses, generate_series(0, 300) AS n"))
-        sql = _count_statement(True).compile(dialect=postgresql.psycopg.dialect(paramstyle="pyformat")).string
-        names: list[str] = []
-        for name in re.findall(r"%\((\w+)\)s", sql):
-            if name not in names:
-                names.append(name)
-        numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m[1]) + 1}", sql)
-        numbered = re.sub(r"\bresponses\b", "young", numbered)
+        compiled = _count_statement(True).compile(
+            dialect=postgresql.psycopg.dialect(paramstyle="numeric_dollar"))  # $1 … as PREPARE takes
+        names = compiled.positiontup
+        numbered = re.sub(r"\bresponses\b", "young", compiled.string)
         now = datetime.now(UTC)
         values = {"device": "d" * 32, "entry": entry.id, "pattern": "p" * 32, "unit": entry.unit_id,
                   "at": now, "exclude": 0}
